@@ -309,3 +309,7 @@ func (db *DB) readQuery(ctx context.Context, query string, args ...any) (*sql.Ro
 func (db *DB) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return db.reader.QueryRowContext(ctx, db.q(query), args...)
 }
+
+// Rebind rewrites a query written with ? placeholders for the dialect, for
+// callers outside this package that run their own SQL in a Tx.
+func (tx *Tx) Rebind(query string) string { return tx.db.q(query) }

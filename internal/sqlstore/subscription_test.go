@@ -1,0 +1,215 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/sqlstore"
+)
+
+// countHandler counts events per type into a table, in the consumer's
+// transaction.
+func countHandler(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
+	for _, e := range events {
+		if _, err := tx.ExecContext(ctx, rebind(tx, `UPDATE test_counts SET n = n + 1 WHERE type = ?`), e.Type); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rebind(tx *sqlstore.Tx, q string) string { return tx.Rebind(q) }
+
+func mustCountTable(t *testing.T, db *sqlstore.DB, types ...string) {
+	t.Helper()
+	err := db.WithTx(ctxT(t), func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctxT(t), `CREATE TABLE test_counts (type TEXT PRIMARY KEY, n INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		for _, typ := range types {
+			if _, err := tx.ExecContext(ctxT(t), rebind(tx, `INSERT INTO test_counts (type, n) VALUES (?, 0)`), typ); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func counts(t *testing.T, db *sqlstore.DB) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	err := db.WithTx(ctxT(t), func(tx *sqlstore.Tx) error {
+		rows, err := tx.QueryContext(ctxT(t), `SELECT type, n FROM test_counts`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var typ string
+			var n int
+			if err := rows.Scan(&typ, &n); err != nil {
+				return err
+			}
+			out[typ] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func appendN(t *testing.T, s *sqlstore.EventService, prefix string, n int, types ...string) {
+	t.Helper()
+	for i := 0; i < n; i += 50 {
+		var batch []lianlu.Event
+		for j := i; j < min(i+50, n); j++ {
+			batch = append(batch, ev("sub", fmt.Sprintf("%s-%d", prefix, j), types[j%len(types)]))
+		}
+		if _, err := s.AppendEvents(ctxT(t), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var errKilled = errors.New("killed")
+
+// A consumer killed in the middle of a batch (its transaction never
+// commits) and restarted ends with counts equal to the events.
+func TestConsumer_ExactlyOnceAcrossKill(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEventService(db)
+		mustCountTable(t, db, "a.x", "b.x")
+		appendN(t, s, "pre", 1000, "a.x", "b.x")
+
+		// First run: after 4 committed batches, the fifth batch does its
+		// writes and then the process "dies" before commit.
+		var batches atomic.Int32
+		killed := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		c := sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{
+			Name: "counter", BatchSize: 100,
+			Handler: func(hctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
+				if err := countHandler(hctx, tx, events); err != nil {
+					return err
+				}
+				if batches.Add(1) == 5 {
+					cancel()
+					close(killed)
+					return errKilled
+				}
+				return nil
+			},
+		})
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-killed
+		c.Stop()
+		mid := counts(t, db)
+		if got := mid["a.x"] + mid["b.x"]; got != 400 {
+			t.Fatalf("after kill: %d events counted, want the 400 of committed batches", got)
+		}
+
+		// More events arrive while it is down; the restarted consumer
+		// resumes from its committed position and is woken by new appends.
+		appendN(t, s, "post", 500, "a.x", "b.x")
+		c2 := sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: "counter", BatchSize: 100, Handler: countHandler})
+		if err := c2.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Stop()
+		appendN(t, s, "live", 100, "a.x", "b.x")
+		waitFor(t, func() bool {
+			got := counts(t, db)
+			return got["a.x"]+got["b.x"] >= 1600
+		})
+		c2.Stop()
+		got := counts(t, db)
+		if got["a.x"] != 800 || got["b.x"] != 800 {
+			t.Fatalf("counts = %v, want 800 each", got)
+		}
+		subs, err := db.FindSubscriptions(ctxT(t))
+		if err != nil || len(subs) != 1 {
+			t.Fatalf("subscriptions = %v, %v", subs, err)
+		}
+		max, _ := s.MaxSeq(ctxT(t))
+		if subs[0].Position != max {
+			t.Errorf("position %d, want %d", subs[0].Position, max)
+		}
+	})
+}
+
+// Two consumers with the same name (two nodes) never process an event twice.
+func TestConsumer_SameNameTwoWorkers(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEventService(db)
+		mustCountTable(t, db, "a.x")
+		var workers []*sqlstore.Consumer
+		for range 2 {
+			c := sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: "shared", BatchSize: 7, Handler: countHandler})
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			workers = append(workers, c)
+		}
+		appendN(t, s, "x", 700, "a.x")
+		waitFor(t, func() bool { return counts(t, db)["a.x"] >= 700 })
+		for _, c := range workers {
+			c.Stop()
+		}
+		if got := counts(t, db)["a.x"]; got != 700 {
+			t.Fatalf("count = %d, want 700", got)
+		}
+	})
+}
+
+// A filtered consumer sees only its events; a failing handler is retried
+// and its batch is not skipped.
+func TestConsumer_FilterAndRetry(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEventService(db)
+		mustCountTable(t, db, "a.x", "b.x")
+		var failures atomic.Int32
+		c := sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{
+			Name: "only-a", Filter: lianlu.EventFilter{TypePrefix: "a."},
+			Handler: func(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
+				if failures.Add(1) <= 2 {
+					return errors.New("transient")
+				}
+				return countHandler(ctx, tx, events)
+			},
+		})
+		appendN(t, s, "f", 100, "a.x", "b.x")
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Stop()
+		waitFor(t, func() bool { return counts(t, db)["a.x"] >= 50 })
+		c.Stop()
+		got := counts(t, db)
+		if got["a.x"] != 50 || got["b.x"] != 0 {
+			t.Fatalf("counts = %v", got)
+		}
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
