@@ -146,7 +146,6 @@ func nullString(s string) any {
 	return s
 }
 
-
 // mapError turns driver errors into application errors at the storage
 // boundary: no rows is not_found, a unique violation is conflict.
 func mapError(err error) error {
