@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -54,6 +55,9 @@ type DB struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	poll    time.Duration
+
+	// appendedTotal counts events appended by this process.
+	appendedTotal atomic.Int64
 
 	// notify is closed and replaced after every commit that appended events.
 	mu     sync.Mutex
@@ -242,7 +246,7 @@ type Tx struct {
 	*sql.Tx
 	db       *DB
 	now      time.Time
-	appended bool
+	appended int64 // new events appended in this transaction
 	onCommit []func()
 }
 
@@ -266,7 +270,8 @@ func (tx *Tx) Commit() error {
 	if err := tx.Tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", mapError(err))
 	}
-	if tx.appended {
+	if tx.appended > 0 {
+		tx.db.appendedTotal.Add(tx.appended)
 		tx.db.signalAppend()
 	}
 	for _, f := range tx.onCommit {

@@ -21,9 +21,6 @@ const (
 // EventService implements lianlu.EventService.
 type EventService struct {
 	db *DB
-	// OnAppend, when set, is called after a commit with the number of new
-	// events (for metrics).
-	OnAppend func(n int)
 }
 
 // NewEventService returns the event log service of db.
@@ -45,20 +42,7 @@ func (s *EventService) AppendEvents(ctx context.Context, events []lianlu.Event) 
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	if s.OnAppend != nil {
-		s.OnAppend(countNew(res))
-	}
 	return res, nil
-}
-
-func countNew(res []lianlu.AppendResult) int {
-	n := 0
-	for _, r := range res {
-		if !r.Duplicate {
-			n++
-		}
-	}
-	return n
 }
 
 // ValidateEvent checks an event's envelope and fills defaults (Time). The
@@ -141,7 +125,11 @@ func AppendEvents(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.
 			return nil, err
 		}
 	}
-	tx.appended = true
+	for _, r := range results {
+		if !r.Duplicate {
+			tx.appended++
+		}
+	}
 	return results, nil
 }
 

@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
+)
+
+// appendedItem reports one event of a POST /api/v1/events.
+type appendedItem struct {
+	Seq       int64  `json:"seq"`
+	ID        string `json:"id"`
+	Source    string `json:"source"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// handlePostEvents accepts CloudEvents in structured, binary and batch
+// mode. 201 when anything new was stored, 200 when every event was a
+// duplicate.
+func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) error {
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	events, err := collect.DecodeCloudEvents(r.Header, body, collect.CloudEventsOptions{MaxEvents: s.cfg.MaxBatchEvents})
+	if err != nil {
+		return err
+	}
+	var errs []lianlu.FieldError
+	for i := range events {
+		e := &events[i]
+		if e.Department == "" {
+			e.Department = p.Department
+		} else if e.Department != p.Department && !p.IsAdmin() {
+			prefix := ""
+			if len(events) > 1 {
+				prefix = "[" + strconv.Itoa(i) + "]."
+			}
+			errs = append(errs, lianlu.FieldError{Field: prefix + "department", Message: "a " + string(p.Role) + " token of " + p.Department + " may only send its own department's events"})
+		}
+		if e.Actor == "" {
+			e.Actor = p.Actor()
+		}
+	}
+	if len(errs) > 0 {
+		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: errs[0].Message, Fields: errs}
+	}
+	results, err := s.cfg.Events.AppendEvents(r.Context(), events)
+	if err != nil {
+		return err
+	}
+	items := make([]appendedItem, len(results))
+	status := http.StatusOK
+	for i, res := range results {
+		items[i] = appendedItem{Seq: res.Event.Seq, ID: res.Event.ID, Source: res.Event.Source, Duplicate: res.Duplicate}
+		if !res.Duplicate {
+			status = http.StatusCreated
+		}
+	}
+	return writeJSON(w, status, List[appendedItem]{Items: items})
+}
+
+// eventFilterFromQuery reads the shared filters of /events and /stream and
+// restricts non-admin callers to their own department.
+func eventFilterFromQuery(q url.Values, p lianlu.Principal) (lianlu.EventFilter, error) {
+	var f lianlu.EventFilter
+	var errs []lianlu.FieldError
+	for _, key := range []string{"after", "cursor"} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				errs = append(errs, lianlu.FieldError{Field: key, Message: "must be a non-negative integer seq"})
+			}
+			f.AfterSeq = max(f.AfterSeq, n)
+		}
+	}
+	for _, v := range q["type"] {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				f.Types = append(f.Types, t)
+			}
+		}
+	}
+	if len(f.Types) > 50 {
+		errs = append(errs, lianlu.FieldError{Field: "type", Message: "at most 50 types"})
+	}
+	f.TypePrefix = q.Get("type_prefix")
+	f.Subject = q.Get("subject")
+	f.Source = q.Get("source")
+	for _, key := range []string{"from", "to"} {
+		if v := q.Get(key); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				errs = append(errs, lianlu.FieldError{Field: key, Message: "must be an RFC 3339 time"})
+			}
+			if key == "from" {
+				f.From = t
+			} else {
+				f.To = t
+			}
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, lianlu.FieldError{Field: "limit", Message: "must be between 1 and 1000"})
+		}
+		f.Limit = n
+	}
+	if len(errs) > 0 {
+		return f, lianlu.Invalid(errs...)
+	}
+	if dept := q.Get("department"); dept != "" {
+		if !p.IsAdmin() && dept != p.Department {
+			return f, lianlu.Errorf(lianlu.EFORBIDDEN, "a non-admin token reads only its own department's events")
+		}
+		f.Departments = []string{dept}
+	} else if !p.IsAdmin() {
+		f.Departments = []string{p.Department}
+	}
+	return f, nil
+}
+
+func (s *Server) handleGetEvents(w http.ResponseWriter, r *http.Request) error {
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	f, err := eventFilterFromQuery(r.URL.Query(), p)
+	if err != nil {
+		return err
+	}
+	if f.Limit == 0 {
+		f.Limit = 100
+	}
+	events, err := s.cfg.Events.FindEvents(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	list := List[lianlu.Event]{Items: events}
+	if len(events) == f.Limit {
+		list.NextCursor = strconv.FormatInt(events[len(events)-1].Seq, 10)
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request) error {
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || seq < 1 {
+		return lianlu.Invalid(lianlu.FieldError{Field: "seq", Message: "must be a positive integer"})
+	}
+	e, err := s.cfg.Events.FindEventBySeq(r.Context(), seq)
+	if err != nil {
+		return err
+	}
+	if !p.IsAdmin() && e.Department != p.Department {
+		// Not 403: do not reveal that the event exists.
+		return lianlu.Errorf(lianlu.ENOTFOUND, "event %d not found", seq)
+	}
+	return writeJSON(w, http.StatusOK, e)
+}
+
+// handleStream is a Server-Sent Events feed of new events with the filters
+// of GET /api/v1/events. Each message's id is the event's seq, so a client
+// resumes with Last-Event-ID; without it the feed starts at the log's head
+// (or at ?after=).
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	q := r.URL.Query()
+	f, err := eventFilterFromQuery(q, p)
+	if err != nil {
+		return err
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			return lianlu.Invalid(lianlu.FieldError{Field: "Last-Event-ID", Message: "must be a seq"})
+		}
+		f.AfterSeq = n
+	} else if q.Get("after") == "" && q.Get("cursor") == "" {
+		head, err := s.cfg.Events.MaxSeq(r.Context())
+		if err != nil {
+			return err
+		}
+		f.AfterSeq = head
+	}
+	f.Limit = 500
+	rc := http.NewResponseController(w)
+	// Streams outlive the server's write timeout.
+	rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\n\n")
+	if err := rc.Flush(); err != nil {
+		return nil
+	}
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		wake := s.cfg.Store.Appended()
+		events, err := s.cfg.Events.FindEvents(r.Context(), f)
+		if err != nil {
+			if r.Context().Err() == nil {
+				s.logger.ErrorContext(r.Context(), "stream read", "error", err)
+			}
+			return nil // headers are sent; the client reconnects
+		}
+		for _, e := range events {
+			b, _ := json.Marshal(e)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
+			f.AfterSeq = e.Seq
+		}
+		if len(events) > 0 {
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		}
+		if len(events) == f.Limit {
+			continue
+		}
+		poll := time.NewTimer(s.cfg.PollInterval)
+		select {
+		case <-r.Context().Done():
+			poll.Stop()
+			return nil
+		case <-s.closing:
+			poll.Stop()
+			return nil
+		case <-wake:
+		case <-poll.C:
+		case <-heartbeat.C:
+			fmt.Fprintf(w, ": keep-alive\n\n")
+			if err := rc.Flush(); err != nil {
+				poll.Stop()
+				return nil
+			}
+		}
+		poll.Stop()
+	}
+}

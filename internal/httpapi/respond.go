@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/lianlu/lianlu"
+)
+
+// statusOf maps error codes to HTTP statuses: the one table from error to
+// status.
+var statusOf = map[string]int{
+	lianlu.EINVALID:      http.StatusBadRequest,
+	lianlu.EUNAUTHORIZED: http.StatusUnauthorized,
+	lianlu.EFORBIDDEN:    http.StatusForbidden,
+	lianlu.ENOTFOUND:     http.StatusNotFound,
+	lianlu.ECONFLICT:     http.StatusConflict,
+	lianlu.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	lianlu.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	lianlu.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	lianlu.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail,omitempty"`
+	Instance  string              `json:"instance,omitempty"`
+	Code      string              `json:"code"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []lianlu.FieldError `json:"errors,omitempty"`
+}
+
+// writeError writes err as a problem document. Only internal errors are
+// logged as errors, and their text never reaches the client.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = lianlu.Errorf(lianlu.ETOOLARGE, "request body larger than %d bytes", mbe.Limit)
+	}
+	code := lianlu.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		logger.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("request_id", lianlu.RequestIDFromContext(r.Context())), slog.Any("error", err))
+	}
+	p := Problem{
+		Type:      "urn:lianlu:problem:" + code,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    lianlu.ErrorMessage(err),
+		Instance:  r.URL.Path,
+		Code:      code,
+		RequestID: lianlu.RequestIDFromContext(r.Context()),
+		Errors:    lianlu.ErrorFields(err),
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lianlu"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// List is the shape of every list response.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// decodeJSON reads a JSON object body strictly into v: JSON content type,
+// unknown fields rejected, one value only.
+func decodeJSON(r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json") {
+		return lianlu.Errorf(lianlu.EUNSUPPORTED, "Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.As(err, &ute):
+			return lianlu.Invalid(lianlu.FieldError{Field: ute.Field, Message: "must be " + ute.Type.String()})
+		case errors.Is(err, io.EOF):
+			return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "empty body"})
+		default:
+			return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "malformed JSON: " + err.Error()})
+		}
+	}
+	if dec.More() {
+		return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "more than one JSON value"})
+	}
+	return nil
+}

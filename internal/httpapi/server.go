@@ -1,0 +1,215 @@
+// Package httpapi serves Lianlu's REST API under /api/v1, the operational
+// endpoints (/healthz, /readyz, /metrics) and the OpenAPI document. Handlers
+// return errors; one adapter turns them into RFC 9457 problem documents.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lianlu/lianlu"
+)
+
+// Store is what the API needs from storage beyond the domain services:
+// readiness, subscription positions, change notification and idempotency
+// keys. *sqlstore.DB implements it.
+type Store interface {
+	Ping(ctx context.Context) error
+	PendingMigrations(ctx context.Context) (int, error)
+	Appended() <-chan struct{}
+	IdempotencyStore
+}
+
+// Config configures a Server.
+type Config struct {
+	Events lianlu.EventService
+	Access lianlu.AccessService
+	Store  Store
+	Logger *slog.Logger
+	// Registry receives the API's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+	// MaxBodyBytes caps ordinary request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxEventBodyBytes caps POST /api/v1/events bodies (default 5 MiB).
+	MaxEventBodyBytes int64
+	// MaxBatchEvents caps events in one CloudEvents batch (default 1000).
+	MaxBatchEvents int
+	// PollInterval is how often streams look for events appended by other
+	// nodes (default 1s).
+	PollInterval time.Duration
+	// Heartbeat is the SSE keep-alive interval (default 15s).
+	Heartbeat time.Duration
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	routes  []Route
+	metrics *metrics
+
+	// closing is closed when the server shuts down, so that long-lived
+	// streams end and graceful shutdown can finish.
+	closeOnce sync.Once
+	closing   chan struct{}
+}
+
+// handlerFunc is an API handler: it writes a success response or returns
+// an error that the adapter turns into a problem document.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Route is one registered endpoint.
+type Route struct {
+	Method  string
+	Path    string
+	handler handlerFunc
+	// Auth requires a valid token with at least MinRole.
+	Auth    bool
+	MinRole lianlu.Role
+	// MaxBody overrides the default body limit.
+	MaxBody int64
+}
+
+// NewServer builds the API and its routes.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxEventBodyBytes <= 0 {
+		cfg.MaxEventBodyBytes = 5 << 20
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = 1000
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, mux: http.NewServeMux(), closing: make(chan struct{})}
+	s.metrics = newMetrics(cfg.Registry)
+	s.routes = []Route{
+		{Method: "GET", Path: "/healthz", handler: s.handleHealthz},
+		{Method: "GET", Path: "/readyz", handler: s.handleReadyz},
+		{Method: "GET", Path: "/api/openapi.json", handler: s.handleOpenAPI},
+
+		{Method: "POST", Path: "/api/v1/events", handler: s.handlePostEvents, Auth: true, MinRole: lianlu.RoleOperator, MaxBody: cfg.MaxEventBodyBytes},
+		{Method: "GET", Path: "/api/v1/events", handler: s.handleGetEvents, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/events/{seq}", handler: s.handleGetEvent, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/stream", handler: s.handleStream, Auth: true, MinRole: lianlu.RoleViewer},
+
+		{Method: "GET", Path: "/api/v1/departments", handler: s.handleGetDepartments, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/tokens", handler: s.handleGetTokens, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "POST", Path: "/api/v1/tokens", handler: s.handlePostToken, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", handler: s.handleDeleteToken, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "GET", Path: "/api/v1/users", handler: s.handleGetUsers, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "POST", Path: "/api/v1/users", handler: s.handlePostUser, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "GET", Path: "/api/v1/audit", handler: s.handleGetAudit, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "GET", Path: "/api/v1/whoami", handler: s.handleWhoami, Auth: true, MinRole: lianlu.RoleViewer},
+	}
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
+	}
+	s.mux.Handle("GET /metrics", s.metrics.handler(cfg.Registry))
+	// Anything else under /api is a problem document, not the mux's text;
+	// under /api/v1 only for an authenticated caller.
+	notFound := func(w http.ResponseWriter, r *http.Request) error {
+		return lianlu.Errorf(lianlu.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	}
+	s.mux.Handle("/api/", s.adapt(Route{handler: notFound}))
+	s.mux.Handle("/api/v1/", s.adapt(Route{handler: notFound, Auth: true, MinRole: lianlu.RoleViewer}))
+	return s
+}
+
+// Routes returns the registered endpoints (for the OpenAPI test).
+func (s *Server) Routes() []Route { return s.routes }
+
+// Handler returns the root handler with the request middleware.
+func (s *Server) Handler() http.Handler {
+	return s.withRequestLog(s.mux)
+}
+
+// Close ends open streams; call it when shutdown begins.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// adapt wraps a route's handler: body limit, authentication, role check,
+// idempotency keys and the error adapter.
+func (s *Server) adapt(rt Route) http.Handler {
+	limit := rt.MaxBody
+	if limit <= 0 {
+		limit = s.cfg.MaxBodyBytes
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if rt.Auth {
+			p, err := s.authenticate(r)
+			if err != nil {
+				writeError(w, r, s.logger, err)
+				return
+			}
+			if !p.Role.AtLeast(rt.MinRole) {
+				writeError(w, r, s.logger, lianlu.Errorf(lianlu.EFORBIDDEN, "this endpoint needs the %s role", rt.MinRole))
+				return
+			}
+			r = r.WithContext(lianlu.NewContextWithPrincipal(r.Context(), p))
+			if r.Method == http.MethodPost && r.Header.Get("Idempotency-Key") != "" {
+				s.serveIdempotent(w, r, p, rt.handler)
+				return
+			}
+		}
+		if err := rt.handler(w, r); err != nil {
+			writeError(w, r, s.logger, err)
+		}
+	})
+}
+
+// authenticate reads the bearer token.
+func (s *Server) authenticate(r *http.Request) (lianlu.Principal, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if h == "" {
+		return lianlu.Principal{}, lianlu.Errorf(lianlu.EUNAUTHORIZED, "missing Authorization: Bearer token")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return lianlu.Principal{}, lianlu.Errorf(lianlu.EUNAUTHORIZED, "Authorization must be a Bearer token")
+	}
+	return s.cfg.Access.Authenticate(r.Context(), strings.TrimSpace(token))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.cfg.Version})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		return lianlu.Errorf(lianlu.EUNAVAILABLE, "database unreachable")
+	}
+	n, err := s.cfg.Store.PendingMigrations(ctx)
+	if err != nil {
+		return lianlu.Errorf(lianlu.EUNAVAILABLE, "cannot read migrations")
+	}
+	if n > 0 {
+		return lianlu.Errorf(lianlu.EUNAVAILABLE, "%d migrations pending", n)
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
