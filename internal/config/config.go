@@ -46,8 +46,6 @@ type Config struct {
 	// PollInterval is how often consumers and streams look for events
 	// appended by other nodes (default 1s); env LIANLU_POLL_INTERVAL.
 	PollInterval time.Duration
-	// Demo seeds a demo brand into an empty database (flag --demo).
-	Demo bool
 }
 
 // Default returns the defaults.
@@ -117,7 +115,6 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.RegisterStorageFlags(fs)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (env LIANLU_ADDR)")
-	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed a demo brand into an empty database")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
 }

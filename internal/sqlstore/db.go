@@ -112,6 +112,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 				return nil, fmt.Errorf("create data directory: %w", err)
 			}
 		}
+		// Create the file owner-only; SQLite gives its -wal and -shm files
+		// the same permissions.
+		if f, err := os.OpenFile(opts.Path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, fmt.Errorf("create database file: %w", err)
+		} else {
+			f.Close()
+		}
 		sync := strings.ToUpper(opts.Synchronous)
 		if sync == "" {
 			sync = "FULL"

@@ -1,0 +1,68 @@
+// Command lianlu runs Lianlu, the full-chain operations hub: `lianlu serve`
+// runs the server; other subcommands manage the database and tokens.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "dev"
+
+const usage = `Lianlu (链路) — full-chain operations hub for omni-channel brands.
+
+Usage:
+  lianlu serve   [--data DIR] [--db URL] [--addr HOST:PORT]   run the server
+  lianlu migrate [--data DIR] [--db URL]                      apply database migrations
+  lianlu token create --department D --role R --name N       create an API token (printed once)
+  lianlu token list [--all]                                   list tokens (never their secrets)
+  lianlu token revoke ID                                      revoke a token
+  lianlu version                                              print the version
+
+Environment: LIANLU_DATA, LIANLU_DB, LIANLU_ADDR, LIANLU_LOG_FORMAT, LIANLU_LOG_LEVEL
+(see README.md for all settings). Flags win over the environment.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "lianlu:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// run dispatches a subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "lianlu", Version)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/config"
+	"github.com/lianlu/lianlu/internal/httpapi"
+	"github.com/lianlu/lianlu/internal/sqlstore"
+)
+
+// Main is a running Lianlu server. End-to-end tests use it as the binary
+// does: NewMain, set Config, Run, then Close.
+type Main struct {
+	Config config.Config
+	// Stdout receives the start-up message; Logger receives logs.
+	Stdout io.Writer
+	Logger *slog.Logger
+
+	DB     *sqlstore.DB
+	API    *httpapi.Server
+	server *http.Server
+	ln     net.Listener
+	served chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: config.Default(), Stdout: io.Discard, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// Run opens and migrates the database, makes sure an admin token exists,
+// and starts serving HTTP. It returns once the server is listening.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, m.Config, m.Logger)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		m.Logger.Info("migrations applied", slog.Any("migrations", applied))
+	}
+	access := sqlstore.NewAccessService(db)
+	if err := m.bootstrapAdminToken(ctx, access); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		sqlstore.NewMetricsCollector(db))
+	m.API = httpapi.NewServer(httpapi.Config{
+		Events:            sqlstore.NewEventService(db),
+		Access:            access,
+		Store:             db,
+		Logger:            m.Logger,
+		Registry:          reg,
+		MaxBodyBytes:      m.Config.MaxBodyBytes,
+		MaxEventBodyBytes: m.Config.MaxEventBodyBytes,
+		MaxBatchEvents:    m.Config.MaxBatchEvents,
+		PollInterval:      m.Config.PollInterval,
+		Version:           Version,
+	})
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.server = &http.Server{
+		Handler:           m.API.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.server.RegisterOnShutdown(m.API.Close)
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(m.ln) }()
+	m.Logger.Info("serving", slog.String("addr", m.Addr()), slog.String("dialect", db.Dialect()))
+	fmt.Fprintf(m.Stdout, "Lianlu %s is serving on http://%s (database: %s)\n", Version, m.Addr(), m.describeDB())
+	return nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+func (m *Main) describeDB() string {
+	if m.Config.DB != "" {
+		return "PostgreSQL"
+	}
+	return "SQLite at " + m.Config.SQLitePath()
+}
+
+// Close shuts down gracefully: in-flight requests finish (streams end),
+// then the database closes.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		defer cancel()
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// bootstrapAdminToken creates the first admin token when the database has
+// none, writes it to <data>/admin.token with mode 0600 and prints the path,
+// never the token.
+func (m *Main) bootstrapAdminToken(ctx context.Context, access *sqlstore.AccessService) error {
+	toks, err := access.FindTokens(ctx, true)
+	if err != nil {
+		return err
+	}
+	path := m.Config.AdminTokenPath()
+	if len(toks) > 0 {
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintf(m.Stdout, "Admin token: %s\n", path)
+		}
+		return nil
+	}
+	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "bootstrap", Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
+	_, secret, err := access.CreateToken(ctx, lianlu.TokenCreate{Name: "bootstrap admin", Department: lianlu.DeptAdmin, Role: lianlu.RoleAdmin})
+	if err != nil {
+		return fmt.Errorf("create admin token: %w", err)
+	}
+	if err := writeSecretFile(path, secret+"\n"); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "Admin token written to %s (mode 0600). Use it as: Authorization: Bearer $(cat %s)\n", path, path)
+	return nil
+}
+
+// writeSecretFile writes a file readable only by its owner, atomically.
+func writeSecretFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin.token.*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlstore.DB, error) {
+	return sqlstore.Open(ctx, sqlstore.Options{
+		URL:          cfg.DB,
+		Path:         cfg.SQLitePath(),
+		Synchronous:  cfg.SQLiteSynchronous,
+		Logger:       logger,
+		PollInterval: cfg.PollInterval,
+	})
+}
+
+// loadConfig reads defaults, then the environment, then flags.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, register func(*config.Config, *flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	cfg := config.Default()
+	if err := cfg.LoadEnv(getenv); err != nil {
+		return cfg, nil, err
+	}
+	fs := flag.NewFlagSet("lianlu "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	register(&cfg, fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, errUsage
+		}
+		return cfg, fs, errUsage
+	}
+	return cfg, fs, cfg.Validate()
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, fs, err := loadConfig("serve", args, getenv, stderr, (*config.Config).RegisterServeFlags)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve takes no arguments\n")
+		return errUsage
+	}
+	m := NewMain()
+	m.Config = cfg
+	m.Stdout = stdout
+	m.Logger = newLogger(cfg, stderr)
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down")
+	case err := <-m.served:
+		m.served <- err // for Close
+		m.Logger.Error("server stopped", slog.Any("error", err))
+	}
+	return m.Close()
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, _, err := loadConfig("migrate", args, getenv, stderr, (*config.Config).RegisterStorageFlags)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, name := range applied {
+		fmt.Fprintln(stdout, "applied", name)
+	}
+	return nil
+}
