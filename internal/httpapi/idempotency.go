@@ -46,7 +46,7 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 // serveIdempotent runs a POST at most once per (token, Idempotency-Key):
 // a repeat with the same body replays the stored response; a repeat with a
-// different body is 422; a repeat while the first is running is 409. A
+// different body is 400; a repeat while the first is running is 409. A
 // request that fails with a 5xx releases its key so that it may be retried.
 func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p lianlu.Principal, h handlerFunc) {
 	key := r.Header.Get("Idempotency-Key")
