@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,9 @@ type Main struct {
 	server *http.Server
 	ln     net.Listener
 	served chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewMain returns a Main with the default configuration.
@@ -117,8 +121,13 @@ func (m *Main) describeDB() string {
 }
 
 // Close shuts down gracefully: in-flight requests finish (streams end),
-// then the database closes.
+// then the database closes. Calling it again does nothing.
 func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
