@@ -162,4 +162,3 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "lianlu.d
 
 // AdminTokenPath is where the first admin token is written.
 func (c *Config) AdminTokenPath() string { return filepath.Join(c.DataDir, "admin.token") }
-
