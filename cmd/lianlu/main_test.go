@@ -260,17 +260,17 @@ func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
 			return []string{"--data", dir}, dir
 		}},
 	}
-	if base := os.Getenv("LIANLU_TEST_POSTGRES_URL"); base != "" {
-		cases = append(cases, struct {
-			name string
-			args func(t *testing.T) ([]string, string)
-		}{"postgres", func(t *testing.T) ([]string, string) {
-			dir := t.TempDir()
-			return []string{"--data", dir, "--db", postgresSchemaURL(t, base)}, dir
-		}})
-	} else {
-		t.Log("PostgreSQL: skipped, LIANLU_TEST_POSTGRES_URL is not set")
-	}
+	cases = append(cases, struct {
+		name string
+		args func(t *testing.T) ([]string, string)
+	}{"postgres", func(t *testing.T) ([]string, string) {
+		base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
+		if base == "" {
+			t.Skip("PostgreSQL tests need LIANLU_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+		}
+		dir := t.TempDir()
+		return []string{"--data", dir, "--db", postgresSchemaURL(t, base)}, dir
+	}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args, dir := tc.args(t)

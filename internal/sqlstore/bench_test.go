@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -12,10 +13,17 @@ import (
 
 // BenchmarkAppendBatch100 appends batches of 100 events, each batch one
 // durable commit (SQLite synchronous=FULL), and reports events/s.
-func BenchmarkAppendBatch100(b *testing.B) {
+func BenchmarkAppendBatch100(b *testing.B) { benchmarkAppend(b, 100) }
+
+// BenchmarkAppendBatch1000 shows what larger transactions (as a group
+// commit would make) gain.
+func BenchmarkAppendBatch1000(b *testing.B) { benchmarkAppend(b, 1000) }
+
+func benchmarkAppend(b *testing.B, size int) {
 	for _, d := range dialects(b) {
 		for _, par := range []int{1, 4} {
-			b.Run(fmt.Sprintf("%s/writers=%d", d, par), func(b *testing.B) {
+			// par × GOMAXPROCS goroutines append at once.
+			b.Run(fmt.Sprintf("%s/writers=%d", d, par*runtime.GOMAXPROCS(0)), func(b *testing.B) {
 				db := MustOpenDB(b, d)
 				s := sqlstore.NewEventService(db)
 				data := json.RawMessage(`{"sku":"SKU-1001","qty":2,"unit_price":"199.00","channel":"online","store":"SH-01"}`)
@@ -23,9 +31,9 @@ func BenchmarkAppendBatch100(b *testing.B) {
 				b.SetParallelism(par)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
-					batch := make([]lianlu.Event, 100)
+					batch := make([]lianlu.Event, size)
 					for pb.Next() {
-						base := n.Add(100)
+						base := n.Add(int64(size))
 						for i := range batch {
 							id := fmt.Sprint(base + int64(i))
 							batch[i] = lianlu.Event{ID: id, Source: "bench", Type: "order.placed", Subject: "order/" + id,
@@ -36,7 +44,7 @@ func BenchmarkAppendBatch100(b *testing.B) {
 						}
 					}
 				})
-				b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 			})
 		}
 	}
