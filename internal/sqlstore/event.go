@@ -117,6 +117,13 @@ func AppendEvents(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.
 		results[i].Event = e
 	}
 
+	if tx.db.dialect.name() == "sqlite" {
+		if err := insertEventsSQLite(ctx, tx, results); err != nil {
+			return nil, err
+		}
+		tx.appended += int64(countNew(results))
+		return results, nil
+	}
 	const cols = 12
 	chunk := min(500, tx.db.dialect.maxParams()/cols)
 	for start := 0; start < len(results); start += chunk {
@@ -125,15 +132,31 @@ func AppendEvents(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.
 			return nil, err
 		}
 	}
-	for _, r := range results {
-		if !r.Duplicate {
-			tx.appended++
-		}
-	}
+	tx.appended += int64(countNew(results))
 	return results, nil
 }
 
+func countNew(rs []lianlu.AppendResult) int {
+	n := 0
+	for _, r := range rs {
+		if !r.Duplicate {
+			n++
+		}
+	}
+	return n
+}
+
 type eventKey struct{ source, id string }
+
+// eventArgs returns the INSERT arguments of one event, in the column order
+// of insertEventColumns.
+func eventArgs(d dialect, e lianlu.Event) []any {
+	return []any{e.ID, e.Source, e.Type, nullString(e.Subject), d.timeArg(e.Time), d.timeArg(e.RecordedAt),
+		e.Department, nullString(e.Actor), nullString(e.CorrelationID), nullString(e.CausationID),
+		nullString(e.DataSchema), jsonArg(e.Data)}
+}
+
+const insertEventColumns = `id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data`
 
 // insertEvents inserts one chunk with a multi-row INSERT … ON CONFLICT DO
 // NOTHING RETURNING; the keys not returned were duplicates, whose stored
@@ -141,17 +164,14 @@ type eventKey struct{ source, id string }
 func insertEvents(ctx context.Context, tx *Tx, rs []lianlu.AppendResult) error {
 	d := tx.db.dialect
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data) VALUES `)
+	b.WriteString(`INSERT INTO events (` + insertEventColumns + `) VALUES `)
 	args := make([]any, 0, len(rs)*12)
 	for i, r := range rs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		e := r.Event
-		args = append(args, e.ID, e.Source, e.Type, nullString(e.Subject), d.timeArg(e.Time), d.timeArg(e.RecordedAt),
-			e.Department, nullString(e.Actor), nullString(e.CorrelationID), nullString(e.CausationID),
-			nullString(e.DataSchema), jsonArg(e.Data))
+		args = append(args, eventArgs(d, r.Event)...)
 	}
 	b.WriteString(` ON CONFLICT (source, id) DO NOTHING RETURNING seq, source, id`)
 	rows, err := tx.query(ctx, b.String(), args...)
