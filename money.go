@@ -1,7 +1,9 @@
 package lianlu
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -55,15 +57,16 @@ func digits(s string) bool {
 // MarshalJSON writes m as a decimal string.
 func (m Money) MarshalJSON() ([]byte, error) { return []byte(`"` + m.String() + `"`), nil }
 
-// UnmarshalJSON reads a decimal string ("199.00").
+// UnmarshalJSON reads a decimal string ("199.00"). Its errors are
+// *json.UnmarshalTypeError, so that decoders can name the field.
 func (m *Money) UnmarshalJSON(b []byte) error {
 	s, err := strconv.Unquote(string(b))
 	if err != nil {
-		return fmt.Errorf("money must be a decimal string such as \"199.00\"")
+		return &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[Money]()}
 	}
 	v, err := ParseMoney(s)
 	if err != nil {
-		return err
+		return &json.UnmarshalTypeError{Value: "string " + strconv.Quote(s), Type: reflect.TypeFor[Money]()}
 	}
 	*m = v
 	return nil

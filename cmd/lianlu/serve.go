@@ -75,6 +75,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
+		Catalog:           sqlstore.NewCatalogService(db),
+		Inventory:         sqlstore.NewInventoryService(db),
 		Store:             db,
 		Logger:            m.Logger,
 		Registry:          reg,

@@ -44,6 +44,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, db: db, access: sqlstore.NewAccessService(db), events: sqlstore.NewEventService(db)}
 	e.api = httpapi.NewServer(httpapi.Config{
 		Events: e.events, Access: e.access, Store: db,
+		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 
 	"github.com/lianlu/lianlu"
 )
@@ -77,6 +78,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	return encodeJSON(w, v)
+}
+
+// encodeJSON writes v without HTML escaping, so that data comes back as it
+// was sent.
+func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
@@ -103,7 +110,11 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.As(err, &mbe):
 			return err
 		case errors.As(err, &ute):
-			return lianlu.Invalid(lianlu.FieldError{Field: ute.Field, Message: "must be " + ute.Type.String()})
+			msg := "must be " + jsonKind(ute.Type)
+			if ute.Type == reflect.TypeFor[lianlu.Money]() {
+				msg = `must be a decimal string with at most two places, such as "199.00"`
+			}
+			return lianlu.Invalid(lianlu.FieldError{Field: ute.Field, Message: msg})
 		case errors.Is(err, io.EOF):
 			return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "empty body"})
 		default:
@@ -114,4 +125,23 @@ func decodeJSON(r *http.Request, v any) error {
 		return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "more than one JSON value"})
 	}
 	return nil
+}
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
 }

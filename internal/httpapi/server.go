@@ -28,10 +28,12 @@ type Store interface {
 
 // Config configures a Server.
 type Config struct {
-	Events lianlu.EventService
-	Access lianlu.AccessService
-	Store  Store
-	Logger *slog.Logger
+	Events    lianlu.EventService
+	Access    lianlu.AccessService
+	Catalog   lianlu.CatalogService
+	Inventory lianlu.InventoryService
+	Store     Store
+	Logger    *slog.Logger
 	// Registry receives the API's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps ordinary request bodies (default 1 MiB).
@@ -122,6 +124,18 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/users", handler: s.handlePostUser, Auth: true, MinRole: lianlu.RoleAdmin},
 		{Method: "GET", Path: "/api/v1/audit", handler: s.handleGetAudit, Auth: true, MinRole: lianlu.RoleAdmin},
 		{Method: "GET", Path: "/api/v1/whoami", handler: s.handleWhoami, Auth: true, MinRole: lianlu.RoleViewer},
+
+		{Method: "POST", Path: "/api/v1/products", handler: s.handlePostProduct, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/products", handler: s.handleGetProducts, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/products/{sku}", handler: s.handleGetProduct, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/locations", handler: s.handlePostLocation, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/locations", handler: s.handleGetLocations, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/locations/{code}", handler: s.handleGetLocation, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/inventory/adjustments", handler: s.handlePostAdjustment, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/inventory", handler: s.handleGetInventory, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/inventory/reservations", handler: s.handlePostReservation, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/inventory/reservations/{id}", handler: s.handleGetReservation, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/inventory/reservations/{id}/release", handler: s.handleReleaseReservation, Auth: true, MinRole: lianlu.RoleOperator},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
