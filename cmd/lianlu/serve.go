@@ -77,6 +77,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
 		Inventory:         sqlstore.NewInventoryService(db),
+		WorkOrders:        sqlstore.NewWorkOrderService(db),
 		Store:             db,
 		Logger:            m.Logger,
 		Registry:          reg,

@@ -45,6 +45,7 @@ func newEnv(t *testing.T) *env {
 	e.api = httpapi.NewServer(httpapi.Config{
 		Events: e.events, Access: e.access, Store: db,
 		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
+		WorkOrders:   sqlstore.NewWorkOrderService(db),
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

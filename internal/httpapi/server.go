@@ -28,12 +28,13 @@ type Store interface {
 
 // Config configures a Server.
 type Config struct {
-	Events    lianlu.EventService
-	Access    lianlu.AccessService
-	Catalog   lianlu.CatalogService
-	Inventory lianlu.InventoryService
-	Store     Store
-	Logger    *slog.Logger
+	Events     lianlu.EventService
+	Access     lianlu.AccessService
+	Catalog    lianlu.CatalogService
+	Inventory  lianlu.InventoryService
+	WorkOrders lianlu.WorkOrderService
+	Store      Store
+	Logger     *slog.Logger
 	// Registry receives the API's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps ordinary request bodies (default 1 MiB).
@@ -136,6 +137,13 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/inventory/reservations", handler: s.handlePostReservation, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "GET", Path: "/api/v1/inventory/reservations/{id}", handler: s.handleGetReservation, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "POST", Path: "/api/v1/inventory/reservations/{id}/release", handler: s.handleReleaseReservation, Auth: true, MinRole: lianlu.RoleOperator},
+
+		{Method: "POST", Path: "/api/v1/workorders", handler: s.handlePostWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/workorders", handler: s.handleGetWorkOrders, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/workorders/{id}", handler: s.handleGetWorkOrder, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/workorders/{id}/accept", handler: s.handleAcceptWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/workorders/{id}/resolve", handler: s.handleResolveWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/workorders/{id}/reassign", handler: s.handleReassignWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
