@@ -358,14 +358,12 @@ func findReservation(ctx context.Context, tx *Tx, where string, arg any) (lianlu
 // FindReservationByID returns a reservation.
 func (s *InventoryService) FindReservationByID(ctx context.Context, id int64) (lianlu.Reservation, error) {
 	var r lianlu.Reservation
-	// One read transaction, so that the reservation and its lines come
-	// from one snapshot.
-	tx, err := s.db.reader.BeginTx(ctx, nil)
-	if err != nil {
-		return r, err
-	}
-	defer tx.Rollback()
-	return findReservation(ctx, &Tx{Tx: tx, db: s.db, now: s.db.Now()}, `r.id = ?`, id)
+	err := s.db.readTx(ctx, func(tx *Tx) error {
+		var err error
+		r, err = findReservation(ctx, tx, `r.id = ?`, id)
+		return err
+	})
+	return r, err
 }
 
 // FindStockLevels lists stock levels ordered by SKU and location code.
@@ -401,4 +399,27 @@ func (s *InventoryService) FindStockLevels(ctx context.Context, f lianlu.Invento
 		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// ConsumeTx takes an active reservation's stock off hand (the goods left
+// the location) in the caller's transaction.
+func ConsumeTx(ctx context.Context, tx *Tx, id int64) error {
+	d := tx.db.dialect
+	res, err := tx.exec(ctx, `UPDATE reservations SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
+		lianlu.ReservationConsumed, d.timeArg(tx.now), id, lianlu.ReservationActive)
+	if err != nil {
+		return fmt.Errorf("consume reservation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return lianlu.Errorf(lianlu.ECONFLICT, "reservation %d is not active", id)
+	}
+	if _, err := tx.exec(ctx, `UPDATE stock SET
+			on_hand = on_hand - (SELECT qty FROM reservation_lines rl WHERE rl.reservation_id = ? AND rl.product_id = stock.product_id),
+			reserved = reserved - (SELECT qty FROM reservation_lines rl WHERE rl.reservation_id = ? AND rl.product_id = stock.product_id),
+			updated_at = ?
+		WHERE location_id = (SELECT location_id FROM reservations WHERE id = ?) AND product_id IN (SELECT product_id FROM reservation_lines WHERE reservation_id = ?)`,
+		id, id, d.timeArg(tx.now), id, id); err != nil {
+		return fmt.Errorf("take stock off hand: %w", err)
+	}
+	return nil
 }
