@@ -21,6 +21,7 @@ import (
 	"github.com/lianlu/lianlu/internal/config"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/webhook"
 )
 
 // Main is a running Lianlu server. End-to-end tests use it as the binary
@@ -39,6 +40,11 @@ type Main struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Webhooks is the outbound webhook worker (with its fan-out
+	// subscription), running from Run until Close.
+	Webhooks     *webhook.Worker
+	webhooksStop context.CancelFunc
 }
 
 // NewMain returns a Main with the default configuration.
@@ -72,13 +78,17 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		sqlstore.NewMetricsCollector(db))
+	webhooks := sqlstore.NewWebhookService(db)
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
 		Inventory:         sqlstore.NewInventoryService(db),
 		WorkOrders:        sqlstore.NewWorkOrderService(db),
+		Orders:            sqlstore.NewOrderService(db),
+		Fulfillments:      sqlstore.NewFulfillmentService(db),
 		Store:             db,
+		Webhooks:          webhooks,
 		Logger:            m.Logger,
 		Registry:          reg,
 		MaxBodyBytes:      m.Config.MaxBodyBytes,
@@ -87,6 +97,14 @@ func (m *Main) Run(ctx context.Context) error {
 		PollInterval:      m.Config.PollInterval,
 		Version:           Version,
 	})
+	// The worker outlives ctx (a signal): Close stops it gracefully, letting
+	// requests in flight finish and be recorded.
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.webhooksStop = stop
+	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Logger: m.Logger, PollInterval: m.Config.PollInterval})
+	if err := m.Webhooks.Start(wctx); err != nil {
+		return fmt.Errorf("start webhook worker: %w", err)
+	}
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -141,6 +159,10 @@ func (m *Main) close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.Webhooks != nil {
+		m.Webhooks.Stop()
+		m.webhooksStop()
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

@@ -572,7 +572,9 @@ type Service struct {
 func NewService(db *sqlstore.DB, runner *Runner) *Service { return &Service{db: db, runner: runner} }
 
 // List returns the stored flows.
-func (s *Service) List(ctx context.Context) ([]sqlstore.StoredFlow, error) { return s.db.FindStoredFlows(ctx) }
+func (s *Service) List(ctx context.Context) ([]sqlstore.StoredFlow, error) {
+	return s.db.FindStoredFlows(ctx)
+}
 
 // Get returns one stored flow or ENOTFOUND.
 func (s *Service) Get(ctx context.Context, name string) (sqlstore.StoredFlow, error) {
@@ -617,4 +619,3 @@ func (s *Service) Put(ctx context.Context, name, text string, expectedVersion in
 	}
 	return sf, changed, nil
 }
-

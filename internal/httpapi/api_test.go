@@ -46,6 +46,8 @@ func newEnv(t *testing.T) *env {
 		Events: e.events, Access: e.access, Store: db,
 		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
 		WorkOrders:   sqlstore.NewWorkOrderService(db),
+		Orders:       sqlstore.NewOrderService(db),
+		Fulfillments: sqlstore.NewFulfillmentService(db),
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

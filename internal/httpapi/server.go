@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/webhook"
 )
 
 // Store is what the API needs from storage beyond the domain services:
@@ -33,8 +34,15 @@ type Config struct {
 	Catalog    lianlu.CatalogService
 	Inventory  lianlu.InventoryService
 	WorkOrders lianlu.WorkOrderService
-	Store      Store
-	Logger     *slog.Logger
+	// Orders places, reads and cancels orders.
+	Orders lianlu.OrderService
+	// Fulfillments reads fulfillments and moves them through their states.
+	Fulfillments lianlu.FulfillmentService
+	Store        Store
+	Logger       *slog.Logger
+	// Webhooks manages outbound webhook subscriptions and reads the
+	// delivery log; nil answers its endpoints with 503.
+	Webhooks webhook.Service
 	// Registry receives the API's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 	// MaxBodyBytes caps ordinary request bodies (default 1 MiB).
@@ -144,6 +152,26 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/workorders/{id}/accept", handler: s.handleAcceptWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/resolve", handler: s.handleResolveWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/reassign", handler: s.handleReassignWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
+
+		{Method: "POST", Path: "/api/v1/webhooks", handler: s.handlePostWebhook, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "GET", Path: "/api/v1/webhooks", handler: s.handleGetWebhooks, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "GET", Path: "/api/v1/webhooks/{id}", handler: s.handleGetWebhook, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "DELETE", Path: "/api/v1/webhooks/{id}", handler: s.handleDeleteWebhook, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/webhooks/{id}/rotate-secret", handler: s.handleRotateWebhookSecret, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "GET", Path: "/api/v1/webhooks/{id}/deliveries", handler: s.handleGetWebhookDeliveries, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "GET", Path: "/api/v1/webhooks/deliveries", handler: s.handleGetDeliveries, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/webhooks/deliveries/{id}/replay", handler: s.handleReplayDelivery, Auth: true, MinRole: lianlu.RoleManager},
+
+		{Method: "POST", Path: "/api/v1/orders", handler: s.handlePostOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/orders", handler: s.handleGetOrders, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/orders/{id}", handler: s.handleGetOrder, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/orders/{id}/cancel", handler: s.handleCancelOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/fulfillments", handler: s.handleGetFulfillments, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/fulfillments/{id}", handler: s.handleGetFulfillment, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/fulfillments/{id}/pick", handler: s.handlePickFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/fulfillments/{id}/ship", handler: s.handleShipFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/fulfillments/{id}/deliver", handler: s.handleDeliverFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/fulfillments/{id}/cancel", handler: s.handleCancelFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
