@@ -19,6 +19,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/config"
+	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/webhook"
@@ -45,6 +46,8 @@ type Main struct {
 	// subscription), running from Run until Close.
 	Webhooks     *webhook.Worker
 	webhooksStop context.CancelFunc
+	// Runner runs the flows and the SLA breach scanner.
+	Runner *flow.Runner
 }
 
 // NewMain returns a Main with the default configuration.
@@ -75,10 +78,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	if err := m.seedFlows(ctx); err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		sqlstore.NewMetricsCollector(db))
 	webhooks := sqlstore.NewWebhookService(db)
+	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
@@ -89,6 +97,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Fulfillments:      sqlstore.NewFulfillmentService(db),
 		Store:             db,
 		Webhooks:          webhooks,
+		Feedback:          sqlstore.NewFeedbackService(db),
+		Handoffs:          sqlstore.NewHandoffService(db),
+		Flows:             flow.NewService(db, m.Runner),
+		Calendars:         db,
 		Logger:            m.Logger,
 		Registry:          reg,
 		MaxBodyBytes:      m.Config.MaxBodyBytes,
@@ -104,6 +116,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Logger: m.Logger, PollInterval: m.Config.PollInterval})
 	if err := m.Webhooks.Start(wctx); err != nil {
 		return fmt.Errorf("start webhook worker: %w", err)
+	}
+	if err := m.Runner.Start(wctx); err != nil {
+		return fmt.Errorf("start flow runner: %w", err)
 	}
 	m.ln, err = net.Listen("tcp", m.Config.Addr)
 	if err != nil {
@@ -160,6 +175,9 @@ func (m *Main) close() error {
 			errs = append(errs, err)
 		}
 	}
+	if m.Runner != nil {
+		m.Runner.Stop()
+	}
 	if m.Webhooks != nil {
 		m.Webhooks.Stop()
 		m.webhooksStop()
@@ -168,6 +186,29 @@ func (m *Main) close() error {
 		errs = append(errs, m.DB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// seedFlows stores the embedded default flows that are not stored yet,
+// then the --flows file's definitions (which replace stored ones).
+func (m *Main) seedFlows(ctx context.Context) error {
+	if err := flow.Seed(ctx, m.DB, flow.Defaults(), false); err != nil {
+		return fmt.Errorf("seed default flows: %w", err)
+	}
+	if m.Config.FlowsFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(m.Config.FlowsFile)
+	if err != nil {
+		return fmt.Errorf("--flows: %w", err)
+	}
+	defs, err := flow.Parse(b)
+	if err == nil {
+		err = flow.Seed(ctx, m.DB, defs, true)
+	}
+	if err != nil {
+		return fmt.Errorf("--flows %s: %s", m.Config.FlowsFile, describe(err))
+	}
+	return nil
 }
 
 // bootstrapAdminToken creates the first admin token when the database has

@@ -46,6 +46,13 @@ type Config struct {
 	// PollInterval is how often consumers and streams look for events
 	// appended by other nodes (default 1s); env LIANLU_POLL_INTERVAL.
 	PollInterval time.Duration
+	// FlowsFile is a YAML file of flow definitions that replace the stored
+	// ones of the same names at start (env LIANLU_FLOWS; flag --flows).
+	// Without it the embedded defaults seed flows that are not stored yet.
+	FlowsFile string
+	// SLAScanInterval is how often overdue handoffs are marked breached
+	// (default 30s); env LIANLU_SLA_SCAN_INTERVAL.
+	SLAScanInterval time.Duration
 }
 
 // Default returns the defaults.
@@ -61,6 +68,7 @@ func Default() Config {
 		MaxBatchEvents:    1000,
 		ShutdownTimeout:   30 * time.Second,
 		PollInterval:      time.Second,
+		SLAScanInterval:   30 * time.Second,
 	}
 }
 
@@ -77,6 +85,7 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 	str("LIANLU_LOG_FORMAT", &c.LogFormat)
 	str("LIANLU_LOG_LEVEL", &c.LogLevel)
 	str("LIANLU_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
+	str("LIANLU_FLOWS", &c.FlowsFile)
 	for key, dst := range map[string]*int64{"LIANLU_MAX_BODY_BYTES": &c.MaxBodyBytes, "LIANLU_MAX_EVENT_BODY_BYTES": &c.MaxEventBodyBytes} {
 		if v := getenv(key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -93,7 +102,7 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 		}
 		c.MaxBatchEvents = n
 	}
-	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval} {
+	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval, "LIANLU_SLA_SCAN_INTERVAL": &c.SLAScanInterval} {
 		if v := getenv(key); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -115,6 +124,7 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.RegisterStorageFlags(fs)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (env LIANLU_ADDR)")
+	fs.StringVar(&c.FlowsFile, "flows", c.FlowsFile, "YAML file of flow definitions to store at start (env LIANLU_FLOWS)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
 }
@@ -151,7 +161,7 @@ func (c *Config) Validate() error {
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10000 {
 		return fmt.Errorf("max batch events must be between 1 and 10000")
 	}
-	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 {
+	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 || c.SLAScanInterval <= 0 {
 		return fmt.Errorf("shutdown timeout and poll interval must be positive")
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
@@ -48,6 +49,8 @@ func newEnv(t *testing.T) *env {
 		WorkOrders:   sqlstore.NewWorkOrderService(db),
 		Orders:       sqlstore.NewOrderService(db),
 		Fulfillments: sqlstore.NewFulfillmentService(db),
+		Feedback:     sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db),
+		Flows: flow.NewService(db, nil), Calendars: db,
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

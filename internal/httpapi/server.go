@@ -38,6 +38,10 @@ type Config struct {
 	Orders lianlu.OrderService
 	// Fulfillments reads fulfillments and moves them through their states.
 	Fulfillments lianlu.FulfillmentService
+	Feedback     lianlu.FeedbackService
+	Handoffs     lianlu.HandoffService
+	Flows        FlowStore
+	Calendars    CalendarStore
 	Store        Store
 	Logger       *slog.Logger
 	// Webhooks manages outbound webhook subscriptions and reads the
@@ -172,6 +176,22 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/fulfillments/{id}/ship", handler: s.handleShipFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/fulfillments/{id}/deliver", handler: s.handleDeliverFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/fulfillments/{id}/cancel", handler: s.handleCancelFulfillment, Auth: true, MinRole: lianlu.RoleOperator},
+
+		{Method: "POST", Path: "/api/v1/feedback", handler: s.handlePostFeedback, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/feedback", handler: s.handleListFeedback, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/feedback/{id}", handler: s.handleGetFeedback, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/feedback/{id}/timeline", handler: s.handleFeedbackTimeline, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/backlog", handler: s.handleListBacklog, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/backlog/{id}", handler: s.handleGetBacklogItem, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/backlog/{id}/triage", handler: s.handleTriageBacklogItem, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "GET", Path: "/api/v1/orders/{id}/timeline", handler: s.handleOrderTimeline, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/handoffs", handler: s.handleListHandoffs, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/handoffs/{id}", handler: s.handleGetHandoff, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/flows", handler: s.handleListFlows, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/flows/{name}", handler: s.handleGetFlow, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "PUT", Path: "/api/v1/flows/{name}", handler: s.handlePutFlow, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "GET", Path: "/api/v1/calendars", handler: s.handleGetCalendars, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "PUT", Path: "/api/v1/calendars/{department}", handler: s.handlePutCalendar, Auth: true, MinRole: lianlu.RoleManager},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
