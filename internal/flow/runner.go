@@ -42,12 +42,19 @@ type RunnerConfig struct {
 	EnqueueWebhook WebhookEnqueuer
 	// BatchSize is events per transaction (default 100).
 	BatchSize int
+	// OnCommitted, when set, is called after each batch commits with the
+	// events it handled (for metrics and latency measurement).
+	OnCommitted func(events []lianlu.Event)
 }
 
 // flowSet is the compiled flows in force, swapped atomically on reload.
 type flowSet struct {
 	flows    []CompiledFlow
 	versions map[string]int
+	// advancing holds the event types that accept or complete some step;
+	// other events (but cancellations and webhook acknowledgements) cannot
+	// change a handoff, so the runner does not look for handoffs for them.
+	advancing map[string]bool
 }
 
 // Runner runs flows: a subscription on the event log that, for each event,
@@ -82,7 +89,7 @@ func NewRunner(db *sqlstore.DB, cfg RunnerConfig) *Runner {
 		cfg.BatchSize = 100
 	}
 	r := &Runner{db: db, cfg: cfg, logger: cfg.Logger.With(slog.String("component", "flow-runner"))}
-	r.set.Store(&flowSet{versions: map[string]int{}})
+	r.set.Store(&flowSet{versions: map[string]int{}, advancing: map[string]bool{}})
 	r.consumer = sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: SubscriptionName, BatchSize: cfg.BatchSize, Handler: r.handle, Logger: cfg.Logger})
 	return r
 }
@@ -97,7 +104,7 @@ func (r *Runner) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	set := &flowSet{versions: map[string]int{}}
+	set := &flowSet{versions: map[string]int{}, advancing: map[string]bool{}}
 	for _, sf := range stored {
 		defs, err := Parse([]byte(sf.YAML))
 		if err == nil {
@@ -111,6 +118,13 @@ func (r *Runner) Load(ctx context.Context) error {
 		// A stored flow was valid when saved; if it no longer is (a
 		// department removed), it is skipped, loudly.
 		r.logger.Error("stored flow does not compile; skipped", slog.String("flow", sf.Name), slog.Any("error", err))
+	}
+	for _, f := range set.flows {
+		for _, st := range f.Steps {
+			for _, t := range append(slices.Clone(st.Completes), st.Accepts...) {
+				set.advancing[t] = true
+			}
+		}
 	}
 	r.set.Store(set)
 	return nil
@@ -256,12 +270,17 @@ func (r *Runner) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 		return err
 	}
 	set := r.set.Load()
+	if r.cfg.OnCommitted != nil {
+		tx.OnCommit(func() { r.cfg.OnCommitted(events) })
+	}
 	for _, e := range events {
 		if strings.HasPrefix(e.Type, "handoff.") {
 			continue // the runner's own records
 		}
-		if err := r.advanceHandoffs(ctx, tx, e, cals); err != nil {
-			return fmt.Errorf("event %d: %w", e.Seq, err)
+		if set.advancing[e.Type] || e.Type == "webhook.delivered" || strings.HasSuffix(e.Type, ".cancelled") {
+			if err := r.advanceHandoffs(ctx, tx, e, cals); err != nil {
+				return fmt.Errorf("event %d: %w", e.Seq, err)
+			}
 		}
 		for i := range set.flows {
 			if err := r.trigger(ctx, tx, &set.flows[i], set.versions[set.flows[i].Name], e, cals); err != nil {

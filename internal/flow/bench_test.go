@@ -1,0 +1,136 @@
+package flow_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/flow"
+	"github.com/lianlu/lianlu/internal/sqlstore"
+)
+
+// BenchmarkOrderToFulfillment places orders at a steady 200 orders/s for
+// LIANLU_BENCH_SECONDS (default 10) while the runner runs live, and reports
+// the latency from the order's commit to the commit of the runner batch
+// that created its fulfillment and work order (p50, p99, max). Run with
+// -benchtime 1x: the load is fixed by rate and duration, not b.N.
+func BenchmarkOrderToFulfillment(b *testing.B) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		b.Run(dialect, func(b *testing.B) {
+			for range b.N {
+				benchOrderFlow(b, dialect)
+			}
+		})
+	}
+}
+
+func benchOrderFlow(b *testing.B, dialect string) {
+	ctx := context.Background()
+	opts := sqlstore.Options{}
+	if dialect == "sqlite" {
+		opts.Path = filepath.Join(b.TempDir(), "bench.db")
+	} else {
+		base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
+		if base == "" {
+			b.Skip("PostgreSQL benchmarks need LIANLU_TEST_POSTGRES_URL")
+		}
+		opts.URL = schemaURL(&testing.T{}, base)
+	}
+	db, err := sqlstore.Open(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cat := sqlstore.NewCatalogService(db)
+	inv := sqlstore.NewInventoryService(db)
+	lat, lng := 31.23, 121.47
+	cat.UpsertLocation(ctx, lianlu.Location{Code: "WH-SH", Kind: "warehouse", Name: "DC", Lat: &lat, Lng: &lng, Active: true})
+	for i := range 50 {
+		sku := fmt.Sprintf("SKU-%d", i)
+		cat.UpsertProduct(ctx, lianlu.Product{SKU: sku, Name: sku, Category: "c", Price: 9900, Active: true})
+		inv.Adjust(ctx, lianlu.Adjustment{SKU: sku, Location: "WH-SH", Delta: 1_000_000, Reason: "receipt"})
+	}
+	if err := flow.Seed(ctx, db, flow.Defaults(), false); err != nil {
+		b.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	placed := map[string]time.Time{} // order subject → commit time
+	var lat1 []time.Duration
+	r := flow.NewRunner(db, flow.RunnerConfig{OnCommitted: func(events []lianlu.Event) {
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if t, ok := placed[e.Subject]; ok && e.Type == "order.placed" {
+				lat1 = append(lat1, now.Sub(t))
+			}
+		}
+	}})
+	if err := r.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer r.Stop()
+
+	seconds := 10
+	if v := os.Getenv("LIANLU_BENCH_SECONDS"); v != "" {
+		fmt.Sscan(v, &seconds)
+	}
+	const rate = 200
+	orders := sqlstore.NewOrderService(db)
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i := range rate * seconds {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, _, err := orders.PlaceOrder(ctx, lianlu.OrderPlacement{ExternalID: fmt.Sprintf("B-%d", i), Channel: "online",
+				Lines:  []lianlu.OrderLine{{SKU: fmt.Sprintf("SKU-%d", i%50), Qty: 1}},
+				ShipTo: &lianlu.Address{Address: "x", Lat: &lat, Lng: &lng}})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			placed[sqlstore.OrderSubject(o.ID)] = time.Now()
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(lat1)
+		mu.Unlock()
+		if n >= rate*seconds || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lat1) < rate*seconds {
+		b.Fatalf("only %d of %d orders processed", len(lat1), rate*seconds)
+	}
+	// A few orders can be handled before their placer recorded its time
+	// (the runner is that fast); those are not counted.
+	slices.Sort(lat1)
+	q := func(p float64) time.Duration { return lat1[int(p*float64(len(lat1)-1))] }
+	b.ReportMetric(float64(q(0.50).Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(q(0.99).Microseconds())/1000, "p99_ms")
+	b.ReportMetric(float64(lat1[len(lat1)-1].Microseconds())/1000, "max_ms")
+	b.ReportMetric(float64(len(lat1)), "orders")
+}
