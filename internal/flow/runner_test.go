@@ -209,6 +209,18 @@ func TestRunner_OrderFlow(t *testing.T) {
 			t.Fatalf("followup after resolve: %+v clocks %+v", wo, wo.Clocks)
 		}
 
+		// The same order placed again (same external id) creates nothing.
+		if again := e.place(t, "SHOP-1", 2, time.Time{}); again.ID != o.ID {
+			t.Fatalf("second placement created order %d", again.ID)
+		}
+		e.drain(t)
+		if fs, _ := sqlstore.NewFulfillmentService(e.db).FindFulfillments(ctx, lianlu.FulfillmentFilter{}); len(fs) != 1 {
+			t.Fatalf("%d fulfillments after a repeated order", len(fs))
+		}
+		if ws, _ := wsvc.FindWorkOrders(ctx, lianlu.WorkOrderFilter{}); len(ws) != 1 {
+			t.Fatalf("%d work orders after a repeated order", len(ws))
+		}
+
 		// Replaying the runner from position 0 changes nothing.
 		before := snapshot(t, e.db)
 		if err := e.db.ResetSubscription(ctx, flow.SubscriptionName, 0); err != nil {
