@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +167,44 @@ func mustGetFlowYAML(t *testing.T, a api, name string) []byte {
 		t.Fatalf("get flow: %d %s", res.StatusCode, b)
 	}
 	return b
+}
+
+// --flows FILE stores its flows as new versions at start; an invalid file
+// stops the start with a message naming the problem.
+func TestMain_FlowsFile(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/flows.yaml"
+	os.WriteFile(file, []byte(`name: vip_orders
+trigger:
+  event: order.placed
+  condition: event.data.total == "99999.00"
+steps:
+  - name: call
+    to: sales
+    action: notify
+    params:
+      message: VIP order
+`), 0o600)
+	m := NewMain()
+	m.Config.DataDir, m.Config.Addr, m.Config.FlowsFile = dir, "127.0.0.1:0", file
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a := api{t: t, base: "http://" + m.Addr(), token: adminToken(t, dir)}
+	var flows struct{ Items []struct{ Name string } }
+	a.must("GET", "/api/v1/flows", nil, 200, &flows)
+	if len(flows.Items) != 4 {
+		t.Fatalf("flows: %+v", flows.Items)
+	}
+	m.Close()
+
+	os.WriteFile(file, []byte("name: broken\ntrigger:\n  event: order.placed\nsteps:\n  - name: x\n    to: nowhere\n    action: notify\n    params: {message: hi}\n"), 0o600)
+	m2 := NewMain()
+	m2.Config.DataDir, m2.Config.Addr, m2.Config.FlowsFile = dir, "127.0.0.1:0", file
+	err := m2.Run(context.Background())
+	m2.Close()
+	if err == nil || !strings.Contains(err.Error(), "flows[broken].steps[0].to") {
+		t.Fatalf("invalid --flows: %v", err)
+	}
 }
