@@ -109,9 +109,5 @@ func (s *Server) handleGetAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.AuditEntry]{Items: entries}
-	if len(entries) == limit {
-		list.NextCursor = strconv.FormatInt(entries[len(entries)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(entries, limit, func(x lianlu.AuditEntry) int64 { return x.ID }))
 }

@@ -86,11 +86,7 @@ func (s *Server) handlePostProduct(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleGetProducts(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -107,11 +103,7 @@ func (s *Server) handleGetProducts(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Product]{Items: ps}
-	if len(ps) == limit {
-		list.NextCursor = strconv.FormatInt(ps[len(ps)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(ps, limit, func(x lianlu.Product) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetProduct(w http.ResponseWriter, r *http.Request) error {
@@ -156,11 +148,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleGetLocations(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -172,11 +160,7 @@ func (s *Server) handleGetLocations(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Location]{Items: ls}
-	if len(ls) == limit {
-		list.NextCursor = strconv.FormatInt(ls[len(ls)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(ls, limit, func(x lianlu.Location) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetLocation(w http.ResponseWriter, r *http.Request) error {

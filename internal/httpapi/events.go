@@ -143,11 +143,7 @@ func (s *Server) handleGetEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Event]{Items: events}
-	if len(events) == f.Limit {
-		list.NextCursor = strconv.FormatInt(events[len(events)-1].Seq, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(events, f.Limit, func(e lianlu.Event) int64 { return e.Seq }))
 }
 
 func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request) error {

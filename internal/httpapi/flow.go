@@ -74,11 +74,7 @@ func (s *Server) handleGetFeedback(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleListFeedback(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -90,19 +86,11 @@ func (s *Server) handleListFeedback(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Feedback]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.Feedback) int64 { return x.ID }))
 }
 
 func (s *Server) handleListBacklog(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -116,11 +104,7 @@ func (s *Server) handleListBacklog(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.BacklogItem]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.BacklogItem) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetBacklogItem(w http.ResponseWriter, r *http.Request) error {
@@ -162,11 +146,7 @@ func (s *Server) handleTriageBacklogItem(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleListHandoffs(w http.ResponseWriter, r *http.Request) error {
 	p, _ := lianlu.PrincipalFromContext(r.Context())
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -195,11 +175,7 @@ func (s *Server) handleListHandoffs(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Handoff]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.Handoff) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error {

@@ -91,11 +91,7 @@ func (s *Server) handlePostOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleGetOrders(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -119,11 +115,7 @@ func (s *Server) handleGetOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Order]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.Order) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) error {
@@ -166,11 +158,7 @@ var fulfillmentStatuses = []string{lianlu.FulfillmentReserved, lianlu.Fulfillmen
 	lianlu.FulfillmentShipped, lianlu.FulfillmentDelivered, lianlu.FulfillmentCancelled}
 
 func (s *Server) handleGetFulfillments(w http.ResponseWriter, r *http.Request) error {
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -187,11 +175,7 @@ func (s *Server) handleGetFulfillments(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.Fulfillment]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.Fulfillment) int64 { return x.ID }))
 }
 
 func (s *Server) fulfillmentFromPath(r *http.Request) (lianlu.Fulfillment, error) {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 
 	"github.com/lianlu/lianlu"
 )
@@ -144,4 +145,24 @@ func jsonKind(t reflect.Type) string {
 	default:
 		return "an object"
 	}
+}
+
+// pageParams reads the cursor (the last id of the previous page) and limit
+// of a list request.
+func pageParams(r *http.Request) (after int64, limit int, err error) {
+	if after, err = queryInt64(r, "cursor"); err != nil {
+		return 0, 0, err
+	}
+	limit, err = queryLimit(r)
+	return after, limit, err
+}
+
+// pageByID is a list page of items ordered by an integer key: when the page
+// is full, next_cursor is the last item's key.
+func pageByID[T any](items []T, limit int, key func(T) int64) List[T] {
+	list := List[T]{Items: items}
+	if limit > 0 && len(items) == limit {
+		list.NextCursor = strconv.FormatInt(key(items[len(items)-1]), 10)
+	}
+	return list
 }

@@ -54,11 +54,7 @@ func (s *Server) handleGetWebhooks(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -80,11 +76,7 @@ func (s *Server) handleGetWebhooks(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	list := List[webhook.Webhook]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x webhook.Webhook) int64 { return x.ID }))
 }
 
 // pathID reads the positive integer path value id.
@@ -170,11 +162,7 @@ func deliveryFilter(r *http.Request) (webhook.DeliveryFilter, error) {
 }
 
 func writeDeliveries(w http.ResponseWriter, items []webhook.Delivery, limit int) error {
-	list := List[webhook.Delivery]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x webhook.Delivery) int64 { return x.ID }))
 }
 
 func (s *Server) handleGetWebhookDeliveries(w http.ResponseWriter, r *http.Request) error {

@@ -32,11 +32,7 @@ func (s *Server) handlePostWorkOrder(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) handleGetWorkOrders(w http.ResponseWriter, r *http.Request) error {
 	p, _ := lianlu.PrincipalFromContext(r.Context())
-	after, err := queryInt64(r, "cursor")
-	if err != nil {
-		return err
-	}
-	limit, err := queryLimit(r)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -57,11 +53,7 @@ func (s *Server) handleGetWorkOrders(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	list := List[lianlu.WorkOrder]{Items: items}
-	if len(items) == limit {
-		list.NextCursor = strconv.FormatInt(items[len(items)-1].ID, 10)
-	}
-	return writeJSON(w, http.StatusOK, list)
+	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.WorkOrder) int64 { return x.ID }))
 }
 
 // workOrderFromPath returns the work order of the path if the caller's
