@@ -4,14 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 )
 
 // MustRunMain starts a Main on a free port with SQLite in a temp dir.
@@ -264,12 +261,8 @@ func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
 		name string
 		args func(t *testing.T) ([]string, string)
 	}{"postgres", func(t *testing.T) ([]string, string) {
-		base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
-		if base == "" {
-			t.Skip("PostgreSQL tests need LIANLU_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-		}
 		dir := t.TempDir()
-		return []string{"--data", dir, "--db", postgresSchemaURL(t, base)}, dir
+		return []string{"--data", dir, "--db", sqlstoretest.PostgresURL(t)}, dir
 	}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,68 +365,5 @@ func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
 			t.Logf("%s: %d events acknowledged before kill -9, %d stored after restart, all acknowledged ones exactly once",
 				tc.name, len(acked), len(stored))
 		})
-	}
-}
-
-// postgresSchemaURL creates a schema for one test and returns a URL that
-// uses it.
-func postgresSchemaURL(t *testing.T, base string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "e2e_" + hex.EncodeToString(b)
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err == nil {
-			db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func TestCLI_CatalogImport(t *testing.T) {
-	dir := t.TempDir()
-	env := func(k string) string {
-		if k == "LIANLU_DATA" {
-			return dir
-		}
-		return ""
-	}
-	products := filepath.Join(dir, "products.csv")
-	os.WriteFile(products, []byte("\ufeffsku,name,category,price\nAP-1,净化器,air,1999.00\nAP-2,\"Filter, HEPA\",air,99\nBAD SKU,x,air,1\nAP-3,Fan,air,12.345\n"), 0o600)
-	locations := filepath.Join(dir, "locations.csv")
-	os.WriteFile(locations, []byte("code,kind,name,address,lat,lng,timezone\nWH-1,warehouse,Shanghai DC,浦东,31.2,121.5,Asia/Shanghai\nST-1,store,Beijing,,39.9,116.4,\n"), 0o600)
-	ctx := context.Background()
-	var out, errOut bytes.Buffer
-	err := run(ctx, []string{"catalog", "import", "products", products}, env, &out, &errOut)
-	if err == nil || !strings.Contains(out.String(), "4 rows: 2 created, 0 updated, 0 unchanged, 2 rejected") ||
-		!strings.Contains(out.String(), "line 4: --sku") || !strings.Contains(out.String(), "line 5: --price") {
-		t.Fatalf("products import: %v\n%s", err, out.String())
-	}
-	out.Reset()
-	if err := run(ctx, []string{"catalog", "import", "locations", locations}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "2 created") {
-		t.Fatalf("locations import: %v\n%s", err, out.String())
-	}
-	out.Reset()
-	// Importing again changes nothing.
-	if err := run(ctx, []string{"catalog", "import", "locations", locations}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "2 unchanged") {
-		t.Fatalf("second import: %v\n%s", err, out.String())
-	}
-	os.WriteFile(locations, []byte("name,kind\nx,store\n"), 0o600)
-	if err := run(ctx, []string{"catalog", "import", "locations", locations}, env, &out, &errOut); err == nil || !strings.Contains(err.Error(), `"code"`) {
-		t.Fatalf("missing column: %v", err)
 	}
 }

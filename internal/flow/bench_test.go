@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 )
 
 // BenchmarkOrderToFulfillment places orders at a steady 200 orders/s for
@@ -32,24 +32,7 @@ func BenchmarkOrderToFulfillment(b *testing.B) {
 
 func benchOrderFlow(b *testing.B, dialect string) {
 	ctx := context.Background()
-	opts := sqlstore.Options{}
-	if dialect == "sqlite" {
-		opts.Path = filepath.Join(b.TempDir(), "bench.db")
-	} else {
-		base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
-		if base == "" {
-			b.Skip("PostgreSQL benchmarks need LIANLU_TEST_POSTGRES_URL")
-		}
-		opts.URL = schemaURL(&testing.T{}, base)
-	}
-	db, err := sqlstore.Open(ctx, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := sqlstoretest.MustOpen(b, dialect, sqlstore.Options{})
 	cat := sqlstore.NewCatalogService(db)
 	inv := sqlstore.NewInventoryService(db)
 	lat, lng := 31.23, 121.47

@@ -2,23 +2,16 @@ package flow_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/sla"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 )
 
 // clock is a settable test clock.
@@ -52,25 +45,7 @@ func newEnv(t *testing.T, dialect string) *env {
 	ctx := context.Background()
 	// Monday 2026-11-23 10:00 in Shanghai: inside business hours.
 	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, shanghai)}
-	opts := sqlstore.Options{Now: c.Now}
-	switch dialect {
-	case "sqlite":
-		opts.Path = filepath.Join(t.TempDir(), "flow.db")
-	case "postgres":
-		base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
-		if base == "" {
-			t.Skip("PostgreSQL tests need LIANLU_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-		}
-		opts.URL = schemaURL(t, base)
-	}
-	db, err := sqlstore.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := sqlstoretest.MustOpen(t, dialect, sqlstore.Options{Now: c.Now})
 	cat := sqlstore.NewCatalogService(db)
 	for _, p := range []lianlu.Product{{SKU: "SKU-1", Name: "Purifier", Category: "air", Price: 199900, Active: true}} {
 		if _, _, err := cat.UpsertProduct(ctx, p); err != nil {
@@ -92,31 +67,6 @@ func newEnv(t *testing.T, dialect string) *env {
 		t.Fatal(err)
 	}
 	return &env{db: db, clock: c, runner: r, orders: sqlstore.NewOrderService(db)}
-}
-
-func schemaURL(t *testing.T, base string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "flow_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", base); err == nil {
-			db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-			db.Close()
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // drain runs the runner until the log is consumed.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -40,12 +40,7 @@ func forEachDialectClock(t *testing.T, f func(t *testing.T, db *sqlstore.DB, clo
 	for _, d := range dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			clock := &whClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-			opts := sqlstore.Options{Now: clock.Now}
-			if d == "sqlite" {
-				opts.Path = filepath.Join(t.TempDir(), "lianlu.db")
-			} else {
-				opts.URL = MustPostgresSchema(t)
-			}
+			opts := sqlstoretest.Options(t, d, sqlstore.Options{Now: clock.Now})
 			db, err := sqlstore.Open(context.Background(), opts)
 			if err != nil {
 				t.Fatal(err)

@@ -2,16 +2,11 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -22,6 +17,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -58,7 +54,7 @@ func forEachDialect(t *testing.T, f func(t *testing.T, st store)) {
 			if d == "sqlite" {
 				st.opts.Path = filepath.Join(t.TempDir(), "lianlu.db")
 			} else {
-				st.opts.URL = postgresSchema(t)
+				st.opts.URL = sqlstoretest.PostgresURL(t)
 			}
 			f(t, st)
 		})
@@ -80,41 +76,6 @@ func (st store) open(t *testing.T, now func() time.Time) *sqlstore.DB {
 		t.Fatal(err)
 	}
 	return db
-}
-
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("LIANLU_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("PostgreSQL tests need LIANLU_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func adminCtx(t *testing.T) context.Context {
