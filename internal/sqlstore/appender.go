@@ -1,0 +1,211 @@
+package sqlstore
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lianlu/lianlu"
+)
+
+// AppenderConfig bounds group commits.
+type AppenderConfig struct {
+	// MaxEvents caps the events of one shared transaction (default 5000).
+	MaxEvents int
+	// MaxDelay is how long the first request of a group waits for others
+	// to join it (default 2ms). Requests that arrive while a commit is in
+	// progress join the next group without waiting.
+	MaxDelay time.Duration
+}
+
+// Appender appends events with group commit: concurrent Append calls are
+// merged into shared transactions, bounded in size and time, so throughput
+// does not collapse to one durable commit per request. Append returns only
+// after its events are committed.
+type Appender struct {
+	db   *DB
+	cfg  AppenderConfig
+	reqs chan *appendRequest
+
+	// mu is held for reading while a request is queued, so that Stop
+	// (which takes it for writing) never misses a queued request.
+	mu      sync.RWMutex
+	stop    chan struct{}
+	done    chan struct{}
+	running bool
+}
+
+type appendRequest struct {
+	ctx     context.Context
+	events  []lianlu.Event
+	results []lianlu.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// ErrAppenderStopped is returned by Append after Stop.
+var ErrAppenderStopped = &lianlu.Error{Code: lianlu.EUNAVAILABLE, Message: "the event log is shutting down"}
+
+// NewAppender returns an appender; Start runs it.
+func NewAppender(db *DB, cfg AppenderConfig) *Appender {
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 5000
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = 2 * time.Millisecond
+	}
+	return &Appender{db: db, cfg: cfg, reqs: make(chan *appendRequest, 1024)}
+}
+
+// Start runs the commit loop until Stop.
+func (a *Appender) Start() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running {
+		return
+	}
+	a.running = true
+	a.stop, a.done = make(chan struct{}), make(chan struct{})
+	go a.loop(a.stop, a.done)
+}
+
+// Stop commits what is queued and stops.
+func (a *Appender) Stop() {
+	a.mu.Lock()
+	if !a.running {
+		a.mu.Unlock()
+		return
+	}
+	a.running = false
+	close(a.stop)
+	done := a.done
+	a.mu.Unlock()
+	<-done
+}
+
+// Append validates events and stores them in a shared transaction; see
+// AppendEvents for the results. Invalid events fail only their own request.
+func (a *Appender) Append(ctx context.Context, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+	var errs []lianlu.FieldError
+	for i := range events {
+		prefix := ""
+		if len(events) > 1 {
+			prefix = "[" + strconv.Itoa(i) + "]."
+		}
+		errs = append(errs, ValidateEvent(&events[i], prefix)...)
+	}
+	if len(errs) > 0 {
+		return nil, lianlu.Invalid(errs...)
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	req := &appendRequest{ctx: ctx, events: events, done: make(chan struct{})}
+	a.mu.RLock()
+	if !a.running {
+		a.mu.RUnlock()
+		return nil, ErrAppenderStopped
+	}
+	select {
+	case a.reqs <- req:
+		a.mu.RUnlock()
+	case <-ctx.Done():
+		a.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once queued, the request is committed or failed by the loop; the
+	// caller waits for the outcome even if its context ends, so that an
+	// acknowledged write is never in doubt.
+	<-req.done
+	return req.results, req.err
+}
+
+func (a *Appender) loop(stop, done chan struct{}) {
+	defer close(done)
+	for {
+		var first *appendRequest
+		select {
+		case first = <-a.reqs:
+		case <-stop:
+			// Drain what was queued before Stop.
+			for {
+				select {
+				case r := <-a.reqs:
+					a.commit([]*appendRequest{r})
+				default:
+					return
+				}
+			}
+		}
+		group := []*appendRequest{first}
+		n := len(first.events)
+		timer := time.NewTimer(a.cfg.MaxDelay)
+	gather:
+		for n < a.cfg.MaxEvents {
+			select {
+			case r := <-a.reqs:
+				group = append(group, r)
+				n += len(r.events)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		a.commit(group)
+	}
+}
+
+// commit stores a group in one transaction. If the shared transaction
+// fails, each request is retried alone, so that one request's problem (an
+// unknown department) does not fail the others.
+func (a *Appender) commit(group []*appendRequest) {
+	if len(group) > 1 {
+		if err := a.commitTogether(group); err == nil {
+			return
+		}
+	}
+	for _, r := range group {
+		r.results, r.err = a.appendAlone(r)
+		close(r.done)
+	}
+}
+
+func (a *Appender) commitTogether(group []*appendRequest) error {
+	var all []lianlu.Event
+	for _, r := range group {
+		all = append(all, r.events...)
+	}
+	res, err := a.appendAll(context.Background(), all)
+	if err != nil {
+		return err
+	}
+	i := 0
+	for _, r := range group {
+		r.results = res[i : i+len(r.events)]
+		i += len(r.events)
+		close(r.done)
+	}
+	return nil
+}
+
+func (a *Appender) appendAlone(r *appendRequest) ([]lianlu.AppendResult, error) {
+	return a.appendAll(context.WithoutCancel(r.ctx), r.events)
+}
+
+func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+	tx, err := a.db.BeginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	res, err := AppendEvents(ctx, tx, events)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
