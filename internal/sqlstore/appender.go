@@ -208,4 +208,3 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event) ([]lian
 	}
 	return res, nil
 }
-
