@@ -101,6 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Handoffs:          sqlstore.NewHandoffService(db),
 		Flows:             flow.NewService(db, m.Runner),
 		Calendars:         db,
+		Sources:           sqlstore.NewSourceService(db),
 		Logger:            m.Logger,
 		Registry:          reg,
 		MaxBodyBytes:      m.Config.MaxBodyBytes,

@@ -51,6 +51,7 @@ func newEnv(t *testing.T) *env {
 		Fulfillments: sqlstore.NewFulfillmentService(db),
 		Feedback:     sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db),
 		Flows: flow.NewService(db, nil), Calendars: db,
+		Sources:      sqlstore.NewSourceService(db),
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

@@ -42,6 +42,7 @@ type Config struct {
 	Handoffs     lianlu.HandoffService
 	Flows        FlowStore
 	Calendars    CalendarStore
+	Sources      lianlu.SourceService
 	Store        Store
 	Logger       *slog.Logger
 	// Webhooks manages outbound webhook subscriptions and reads the
@@ -192,6 +193,13 @@ func NewServer(cfg Config) *Server {
 		{Method: "PUT", Path: "/api/v1/flows/{name}", handler: s.handlePutFlow, Auth: true, MinRole: lianlu.RoleAdmin},
 		{Method: "GET", Path: "/api/v1/calendars", handler: s.handleGetCalendars, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "PUT", Path: "/api/v1/calendars/{department}", handler: s.handlePutCalendar, Auth: true, MinRole: lianlu.RoleManager},
+
+		{Method: "POST", Path: "/api/v1/sources", handler: s.handlePostSource, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "GET", Path: "/api/v1/sources", handler: s.handleListSources, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "GET", Path: "/api/v1/sources/{id}", handler: s.handleGetSource, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/sources/{id}/disable", handler: s.setSourceDisabled(true), Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/sources/{id}/enable", handler: s.setSourceDisabled(false), Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/sources/{id}/rotate-key", handler: s.handleRotateSourceKey, Auth: true, MinRole: lianlu.RoleManager},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
