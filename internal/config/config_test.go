@@ -1,0 +1,77 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"LIANLU_DATA": "/var/lib/lianlu", "LIANLU_ADDR": "0.0.0.0:9000", "LIANLU_LOG_FORMAT": "json",
+		"LIANLU_MAX_BODY_BYTES": "2048", "LIANLU_POLL_INTERVAL": "250ms", "LIANLU_FLOWS": "/etc/lianlu/flows.yaml",
+		"LIANLU_SLA_SCAN_INTERVAL": "5s", "LIANLU_MAX_BATCH_EVENTS": "50",
+	}
+	c := Default()
+	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterServeFlags(fs)
+	if err := fs.Parse([]string{"--addr", "127.0.0.1:7000"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/lianlu" || c.Addr != "127.0.0.1:7000" || c.LogFormat != "json" || c.MaxBodyBytes != 2048 ||
+		c.PollInterval != 250*time.Millisecond || c.FlowsFile != "/etc/lianlu/flows.yaml" || c.SLAScanInterval != 5*time.Second || c.MaxBatchEvents != 50 {
+		t.Fatalf("config %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SQLitePath() != "/var/lib/lianlu/lianlu.db" || c.AdminTokenPath() != "/var/lib/lianlu/admin.token" {
+		t.Fatalf("paths %s %s", c.SQLitePath(), c.AdminTokenPath())
+	}
+}
+
+func TestLoadEnvErrors(t *testing.T) {
+	for key, val := range map[string]string{"LIANLU_MAX_BODY_BYTES": "lots", "LIANLU_POLL_INTERVAL": "soon", "LIANLU_MAX_BATCH_EVENTS": "x"} {
+		c := Default()
+		if err := c.LoadEnv(func(k string) string {
+			if k == key {
+				return val
+			}
+			return ""
+		}); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s=%s: %v", key, val, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"empty data":    func(c *Config) { c.DataDir = "" },
+		"mysql url":     func(c *Config) { c.DB = "mysql://x" },
+		"bad addr":      func(c *Config) { c.Addr = "8080" },
+		"log format":    func(c *Config) { c.LogFormat = "xml" },
+		"log level":     func(c *Config) { c.LogLevel = "loud" },
+		"synchronous":   func(c *Config) { c.SQLiteSynchronous = "OFF" },
+		"tiny body":     func(c *Config) { c.MaxBodyBytes = 10 },
+		"batch":         func(c *Config) { c.MaxBatchEvents = 0 },
+		"scan interval": func(c *Config) { c.SLAScanInterval = 0 },
+		"shutdown":      func(c *Config) { c.ShutdownTimeout = -1 },
+	} {
+		c := Default()
+		mutate(&c)
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := Default()
+	c.DB = "postgres://u@h/db"
+	if err := c.Validate(); err != nil {
+		t.Errorf("postgres URL rejected: %v", err)
+	}
+}
