@@ -48,6 +48,8 @@ type Main struct {
 	webhooksStop context.CancelFunc
 	// Runner runs the flows and the SLA breach scanner.
 	Runner *flow.Runner
+	// Appender stores collector events with group commit.
+	Appender *sqlstore.Appender
 }
 
 // NewMain returns a Main with the default configuration.
@@ -87,6 +89,8 @@ func (m *Main) Run(ctx context.Context) error {
 		sqlstore.NewMetricsCollector(db))
 	webhooks := sqlstore.NewWebhookService(db)
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
+	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+	m.Appender.Start()
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
@@ -102,6 +106,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Flows:             flow.NewService(db, m.Runner),
 		Calendars:         db,
 		Sources:           sqlstore.NewSourceService(db),
+		Appender:          m.Appender,
 		Logger:            m.Logger,
 		Registry:          reg,
 		MaxBodyBytes:      m.Config.MaxBodyBytes,
@@ -175,6 +180,9 @@ func (m *Main) close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.Appender != nil {
+		m.Appender.Stop()
 	}
 	if m.Runner != nil {
 		m.Runner.Stop()

@@ -43,6 +43,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, access: sqlstore.NewAccessService(db), events: sqlstore.NewEventService(db)}
+	appender := sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+	appender.Start()
+	t.Cleanup(appender.Stop)
 	e.api = httpapi.NewServer(httpapi.Config{
 		Events: e.events, Access: e.access, Store: db,
 		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
@@ -52,6 +55,7 @@ func newEnv(t *testing.T) *env {
 		Feedback:     sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db),
 		Flows: flow.NewService(db, nil), Calendars: db,
 		Sources:      sqlstore.NewSourceService(db),
+		Appender:     appender,
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})
@@ -513,3 +517,5 @@ func TestOperationalEndpoints(t *testing.T) {
 		t.Fatalf("oversized token body: %d %s", r.status, r.body)
 	}
 }
+
+func (e *env) sources() *sqlstore.SourceService { return sqlstore.NewSourceService(e.db) }

@@ -178,6 +178,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 			t.Errorf("%s: operation has no explicit security", key)
 		case r.Auth && (len(sec) != 1 || !hasScheme(sec[0], "bearer")):
 			t.Errorf("%s: security = %v, want [{bearer: []}]", key, sec)
+		case strings.HasPrefix(r.Path, "/v1/") && r.Method == "POST":
+			// Collector calls authenticate with a write key (Basic user
+			// name, or writeKey in the body, hence the empty alternative).
+			if len(sec) != 2 || !hasScheme(sec[0], "writeKey") {
+				t.Errorf("%s: security = %v, want [{writeKey: []}, {}]", key, sec)
+			}
 		case !r.Auth && len(sec) != 0:
 			t.Errorf("%s: security = %v, want [] (public)", key, sec)
 		}

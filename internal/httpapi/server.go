@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -43,8 +44,12 @@ type Config struct {
 	Flows        FlowStore
 	Calendars    CalendarStore
 	Sources      lianlu.SourceService
-	Store        Store
-	Logger       *slog.Logger
+	// Appender stores collector events with group commit.
+	Appender Appender
+	// SegmentLimits bound collector messages (zero fields: defaults).
+	SegmentLimits collect.SegmentLimits
+	Store         Store
+	Logger        *slog.Logger
 	// Webhooks manages outbound webhook subscriptions and reads the
 	// delivery log; nil answers its endpoints with 503.
 	Webhooks webhook.Service
@@ -114,6 +119,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.SegmentLimits.MaxRequestBytes <= 0 {
+		cfg.SegmentLimits.MaxRequestBytes = 500 << 10
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
@@ -200,6 +208,11 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/sources/{id}/disable", handler: s.setSourceDisabled(true), Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "POST", Path: "/api/v1/sources/{id}/enable", handler: s.setSourceDisabled(false), Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "POST", Path: "/api/v1/sources/{id}/rotate-key", handler: s.handleRotateSourceKey, Auth: true, MinRole: lianlu.RoleManager},
+	}
+	for _, call := range segmentCalls {
+		s.routes = append(s.routes,
+			Route{Method: "POST", Path: "/v1/" + call, handler: s.handleSegment(call), MaxBody: int64(cfg.SegmentLimits.MaxRequestBytes)},
+			Route{Method: "OPTIONS", Path: "/v1/" + call, handler: s.handleCollectorPreflight})
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))

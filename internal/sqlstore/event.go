@@ -75,11 +75,30 @@ func ValidateEvent(e *lianlu.Event, prefix string) []lianlu.FieldError {
 	text("dataschema", e.DataSchema, false, lianlu.MaxEventSourceLen)
 	if e.Data != nil && !json.Valid(e.Data) {
 		bad("data", "not valid JSON")
+	} else if hasEscapedNUL(e.Data) {
+		// PostgreSQL's jsonb cannot hold U+0000; refuse it on both
+		// dialects so that behaviour is the same.
+		bad("data", `contains \u0000, which cannot be stored`)
 	}
 	if !e.Time.IsZero() && (e.Time.Year() < 1 || e.Time.Year() > 9999) {
 		bad("time", "out of range")
 	}
 	return errs
+}
+
+// hasEscapedNUL reports whether JSON text contains the escape \u0000 (an
+// escape, not an escaped backslash followed by "u0000").
+func hasEscapedNUL(b []byte) bool {
+	for i := 0; i+6 <= len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if string(b[i+1:i+6]) == "u0000" {
+			return true
+		}
+		i++ // skip the escaped character
+	}
+	return false
 }
 
 // AppendEvents stores events in the caller's transaction, so that a command

@@ -343,3 +343,19 @@ func TestAppendEvents_InCallerTransaction(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestAppendEvents_RefusesNULInData(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEventService(db)
+		bad := ev("nul", "1", "a.b")
+		bad.Data = json.RawMessage(`{"x":"a\u0000b"}`)
+		if _, err := s.AppendEvents(ctxT(t), []lianlu.Event{bad}); lianlu.ErrorCode(err) != lianlu.EINVALID {
+			t.Fatalf("NUL escape: %v", err)
+		}
+		ok := ev("nul", "2", "a.b")
+		ok.Data = json.RawMessage(`{"x":"a\\u0000b"}`) // an escaped backslash: plain text
+		if _, err := s.AppendEvents(ctxT(t), []lianlu.Event{ok}); err != nil {
+			t.Fatalf("escaped backslash: %v", err)
+		}
+	})
+}
