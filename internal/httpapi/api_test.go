@@ -28,6 +28,7 @@ type env struct {
 	access *sqlstore.AccessService
 	events *sqlstore.EventService
 	admin  string
+	srcs   *sqlstore.SourceService
 }
 
 // newEnv starts the API on a fresh SQLite database with an admin token.
@@ -43,6 +44,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, db: db, access: sqlstore.NewAccessService(db), events: sqlstore.NewEventService(db)}
+	e.srcs = sqlstore.NewSourceService(db)
 	appender := sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
 	appender.Start()
 	t.Cleanup(appender.Stop)
@@ -54,7 +56,7 @@ func newEnv(t *testing.T) *env {
 		Fulfillments: sqlstore.NewFulfillmentService(db),
 		Feedback:     sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db),
 		Flows: flow.NewService(db, nil), Calendars: db,
-		Sources:      sqlstore.NewSourceService(db),
+		Sources:      e.srcs,
 		Appender:     appender,
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
@@ -518,4 +520,4 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 }
 
-func (e *env) sources() *sqlstore.SourceService { return sqlstore.NewSourceService(e.db) }
+func (e *env) sources() *sqlstore.SourceService { return e.srcs }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/lianlu/lianlu"
-	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
 func TestSourcesAPI(t *testing.T) {
@@ -36,7 +35,7 @@ func TestSourcesAPI(t *testing.T) {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	ctx := context.Background()
-	srcs := sqlstore.NewSourceService(e.db)
+	srcs := e.sources()
 	if src, err := srcs.AuthenticateWriteKey(ctx, created.WriteKey); err != nil || src.ID != created.ID {
 		t.Fatalf("authenticate: %+v %v", src, err)
 	}
