@@ -49,9 +49,9 @@ func (s *Server) handlePostToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleDeleteToken(w http.ResponseWriter, r *http.Request) error {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
+	id, err := pathID(r)
+	if err != nil {
+		return err
 	}
 	if err := s.cfg.Access.RevokeToken(r.Context(), id); err != nil {
 		return err

@@ -2,19 +2,30 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
-// requireDepartment allows admins and members of dept.
-func requireDepartment(r *http.Request, dept string) error {
+// requireDepartment allows admins and members of any of depts.
+func requireDepartment(r *http.Request, depts ...string) error {
 	p, _ := lianlu.PrincipalFromContext(r.Context())
-	if p.IsAdmin() || p.Department == dept {
+	if p.IsAdmin() || slices.Contains(depts, p.Department) {
 		return nil
 	}
-	return lianlu.Errorf(lianlu.EFORBIDDEN, "only the %s department (or an admin) may do this", dept)
+	return lianlu.Errorf(lianlu.EFORBIDDEN, "only the %s department (or an admin) may do this", strings.Join(depts, " or "))
+}
+
+// pathID reads the positive integer {id} of the path.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
+	}
+	return id, nil
 }
 
 // queryInt64 reads an optional positive integer query parameter.

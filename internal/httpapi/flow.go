@@ -58,7 +58,7 @@ type feedbackView struct {
 }
 
 func (s *Server) handleGetFeedback(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (s *Server) handleListBacklog(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) handleGetBacklogItem(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Server) handleTriageBacklogItem(w http.ResponseWriter, r *http.Request)
 	if err := requireDepartment(r, lianlu.DeptProduct); err != nil {
 		return err
 	}
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (s *Server) handleListHandoffs(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func (s *Server) timeline(ctx context.Context, subject string) (Timeline, error)
 }
 
 func (s *Server) handleOrderTimeline(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (s *Server) handleOrderTimeline(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleFeedbackTimeline(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
@@ -104,9 +103,9 @@ func (s *Server) handlePostReservation(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) reservationFromPath(r *http.Request) (lianlu.Reservation, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return lianlu.Reservation{}, lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
+	id, err := pathID(r)
+	if err != nil {
+		return lianlu.Reservation{}, err
 	}
 	return s.cfg.Inventory.FindReservationByID(r.Context(), id)
 }

@@ -3,36 +3,12 @@ package httpapi
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
-
-// requireOneOfDepartments allows admins and members of any of depts.
-func requireOneOfDepartments(r *http.Request, depts ...string) error {
-	p, _ := lianlu.PrincipalFromContext(r.Context())
-	if p.IsAdmin() {
-		return nil
-	}
-	for _, d := range depts {
-		if p.Department == d {
-			return nil
-		}
-	}
-	return lianlu.Errorf(lianlu.EFORBIDDEN, "only the %s department (or an admin) may do this", strings.Join(depts, " or "))
-}
-
-// positivePathID reads the positive integer {id} of the path.
-func positivePathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
-	}
-	return id, nil
-}
 
 // orderLineInput is one line of POST /api/v1/orders; a missing unit_price
 // takes the catalogue price.
@@ -56,7 +32,7 @@ type orderInput struct {
 }
 
 func (s *Server) handlePostOrder(w http.ResponseWriter, r *http.Request) error {
-	if err := requireOneOfDepartments(r, lianlu.DeptSales, lianlu.DeptStores); err != nil {
+	if err := requireDepartment(r, lianlu.DeptSales, lianlu.DeptStores); err != nil {
 		return err
 	}
 	var in orderInput
@@ -119,7 +95,7 @@ func (s *Server) handleGetOrders(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) error {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -136,10 +112,10 @@ type cancelReasonInput struct {
 }
 
 func (s *Server) handleCancelOrder(w http.ResponseWriter, r *http.Request) error {
-	if err := requireOneOfDepartments(r, lianlu.DeptSales, lianlu.DeptStores); err != nil {
+	if err := requireDepartment(r, lianlu.DeptSales, lianlu.DeptStores); err != nil {
 		return err
 	}
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return err
 	}
@@ -179,7 +155,7 @@ func (s *Server) handleGetFulfillments(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) fulfillmentFromPath(r *http.Request) (lianlu.Fulfillment, error) {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return lianlu.Fulfillment{}, err
 	}

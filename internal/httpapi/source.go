@@ -21,7 +21,7 @@ type sourceWithKey struct {
 // sourceFromPath returns the source of the path if the caller's department
 // owns it (admins see all); others get 404.
 func (s *Server) sourceFromPath(r *http.Request) (lianlu.Source, error) {
-	id, err := positivePathID(r)
+	id, err := pathID(r)
 	if err != nil {
 		return lianlu.Source{}, err
 	}

@@ -79,15 +79,6 @@ func (s *Server) handleGetWebhooks(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x webhook.Webhook) int64 { return x.ID }))
 }
 
-// pathID reads the positive integer path value id.
-func pathID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
-	}
-	return id, nil
-}
-
 // webhookFromPath returns the webhook of the path if the caller may see it;
 // others get 404, so that other departments' webhooks are not revealed.
 func (s *Server) webhookFromPath(r *http.Request) (webhook.Service, webhook.Webhook, error) {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/lianlu/lianlu"
 )
@@ -60,9 +59,9 @@ func (s *Server) handleGetWorkOrders(w http.ResponseWriter, r *http.Request) err
 // department owns its queue (admins see all); others get 404, so that the
 // existence of other queues' work is not revealed.
 func (s *Server) workOrderFromPath(r *http.Request) (lianlu.WorkOrder, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return lianlu.WorkOrder{}, lianlu.Invalid(lianlu.FieldError{Field: "id", Message: "must be a positive integer"})
+	id, err := pathID(r)
+	if err != nil {
+		return lianlu.WorkOrder{}, err
 	}
 	wo, err := s.cfg.WorkOrders.FindWorkOrderByID(r.Context(), id)
 	if err != nil {
