@@ -189,9 +189,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// appended returns a channel that is closed at the next commit that appends
-// events.
-func (db *DB) appended() <-chan struct{} {
+// Appended returns a channel closed at the next in-process commit that
+// appends events. Readers in other processes fall back to polling.
+func (db *DB) Appended() <-chan struct{} {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	return db.notify
@@ -205,9 +205,6 @@ func (db *DB) signalAppend() {
 	db.mu.Unlock()
 }
 
-// Appended returns a channel closed at the next in-process commit that
-// appends events. Readers in other processes fall back to polling.
-func (db *DB) Appended() <-chan struct{} { return db.appended() }
 
 // q rewrites a query written with ? placeholders for the dialect.
 func (db *DB) q(query string) string {

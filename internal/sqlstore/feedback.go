@@ -43,8 +43,6 @@ func scanFeedback(r rowScanner) (lianlu.Feedback, error) {
 	return f, err
 }
 
-var problemTypeRe = codeRe
-
 // SubmitFeedback stores feedback and appends feedback.submitted.
 func (s *FeedbackService) SubmitFeedback(ctx context.Context, in lianlu.FeedbackInput) (lianlu.Feedback, error) {
 	var errs []lianlu.FieldError
@@ -52,7 +50,7 @@ func (s *FeedbackService) SubmitFeedback(ctx context.Context, in lianlu.Feedback
 		errs = append(errs, lianlu.FieldError{Field: "rating", Message: "an integer from 1 to 5"})
 	}
 	in.ProblemType = strings.ToLower(strings.TrimSpace(in.ProblemType))
-	if !problemTypeRe.MatchString(in.ProblemType) {
+	if !codeRe.MatchString(in.ProblemType) {
 		errs = append(errs, lianlu.FieldError{Field: "problem_type", Message: "required: 1–64 letters, digits or ._-, such as noise or delivery_late"})
 	}
 	textField(&errs, "text", in.Text, false, 4000)

@@ -104,7 +104,7 @@ func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
 	for {
 		// Take the wake-up channel before reading, so an append committed
 		// during the read is not missed.
-		wake := c.db.appended()
+		wake := c.db.Appended()
 		n, err := c.ProcessOnce(ctx)
 		var wait time.Duration
 		switch {
