@@ -205,7 +205,6 @@ func (db *DB) signalAppend() {
 	db.mu.Unlock()
 }
 
-
 // q rewrites a query written with ? placeholders for the dialect.
 func (db *DB) q(query string) string {
 	if db.dialect.name() != "postgres" {
