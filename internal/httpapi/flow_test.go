@@ -122,6 +122,32 @@ func TestFeedbackHandoffsFlowsCalendarsAPI(t *testing.T) {
 	if r := e.do("PUT", "/api/v1/flows/other", e.admin, map[string]string{"Content-Type": "application/yaml"}, []byte(edited)); r.status != 400 {
 		t.Fatalf("name mismatch: %d", r.status)
 	}
+	// Invalid flows are refused with a problem document naming the step;
+	// the stored version stays.
+	for _, c := range []struct{ name, from, to, field string }{
+		{"unknown action", "action: backlog.add", "action: backlog.push", "steps[0].action"},
+		{"bad CEL", "when: event.data.rating <= 2", "when: event.data.rating <=", "steps[1].when"},
+		{"unknown department", "to: product", "to: finance", "steps[0].to"},
+	} {
+		bad := strings.Replace(edited, c.from, c.to, 1)
+		if bad == edited {
+			t.Fatalf("%s: %q not in the flow", c.name, c.from)
+		}
+		r := e.do("PUT", "/api/v1/flows/feedback_submitted", e.admin, map[string]string{"Content-Type": "application/yaml"}, []byte(bad))
+		if r.status != 400 {
+			t.Fatalf("%s: %d %s", c.name, r.status, r.body)
+		}
+		named := false
+		for _, fe := range r.problem(t).Errors {
+			named = named || strings.HasSuffix(fe.Field, c.field)
+		}
+		if !named {
+			t.Fatalf("%s: problem does not name %s: %s", c.name, c.field, r.body)
+		}
+	}
+	if r := e.do("GET", "/api/v1/flows/feedback_submitted", marketing, nil, nil); r.header.Get("ETag") != `"2"` {
+		t.Fatalf("an invalid flow changed the stored version: %s", r.header.Get("ETag"))
+	}
 
 	// Calendars.
 	var cals struct {
