@@ -114,7 +114,7 @@ func TestWebhooksAPI_SecretOnceAndAudit(t *testing.T) {
 			}
 		}
 	}
-	if strings.Join(actions, ",") != "webhook.disable,webhook.rotate_secret,webhook.create" {
+	if strings.Join(actions, ",") != "webhook.disabled,webhook.secret_rotated,webhook.created" {
 		t.Fatalf("audit actions %v", actions)
 	}
 }

@@ -138,7 +138,7 @@ func (s *WebhookService) CreateWebhook(ctx context.Context, c webhook.Create) (w
 			d.timeArg(tx.now), d.timeArg(tx.now)).Scan(&w.ID); err != nil {
 			return fmt.Errorf("insert webhook: %w", mapError(err))
 		}
-		if err := WriteAudit(ctx, tx, "webhook.create", "webhook", strconv.FormatInt(w.ID, 10), w.Department,
+		if err := WriteAudit(ctx, tx, "webhook.created", "webhook", strconv.FormatInt(w.ID, 10), w.Department,
 			map[string]any{"url": w.URL, "event_types": w.EventTypes, "description": w.Description}); err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func (s *WebhookService) DisableWebhook(ctx context.Context, id int64) (webhook.
 		stopped, _ := res.RowsAffected()
 		now := tx.now
 		w.Status, w.DisabledAt, w.UpdatedAt = webhook.StatusDisabled, &now, now
-		return WriteAudit(ctx, tx, "webhook.disable", "webhook", strconv.FormatInt(id, 10), w.Department,
+		return WriteAudit(ctx, tx, "webhook.disabled", "webhook", strconv.FormatInt(id, 10), w.Department,
 			map[string]any{"url": w.URL, "pending_deliveries_stopped": stopped})
 	})
 	return w, err
@@ -257,7 +257,7 @@ func (s *WebhookService) RotateWebhookSecret(ctx context.Context, id int64) (web
 			w.PreviousSecretExpiresAt = &until
 		}
 		out = webhook.WithSecret{Webhook: w, Secret: secret}
-		return WriteAudit(ctx, tx, "webhook.rotate_secret", "webhook", strconv.FormatInt(id, 10), w.Department,
+		return WriteAudit(ctx, tx, "webhook.secret_rotated", "webhook", strconv.FormatInt(id, 10), w.Department,
 			map[string]any{"previous_secret_expires_at": until})
 	})
 	return out, err
@@ -467,7 +467,7 @@ func (s *WebhookService) ReplayDelivery(ctx context.Context, id int64) (webhook.
 			return err
 		}
 		tx.OnCommit(s.signal)
-		return WriteAudit(ctx, tx, "webhook.replay", "webhook_delivery", strconv.FormatInt(newID, 10), r.department,
+		return WriteAudit(ctx, tx, "webhook.replayed", "webhook_delivery", strconv.FormatInt(newID, 10), r.department,
 			map[string]any{"replay_of": id, "msg_id": r.msgID, "webhook_id": r.webhookID})
 	})
 	if err != nil {

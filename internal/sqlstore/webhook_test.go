@@ -167,7 +167,7 @@ func TestWebhooks_CreateValidateDisableRotate(t *testing.T) {
 				actions = append(actions, e.Action)
 			}
 		}
-		if !slices.Equal(actions, []string{"webhook.disable", "webhook.rotate_secret", "webhook.create"}) {
+		if !slices.Equal(actions, []string{"webhook.disabled", "webhook.secret_rotated", "webhook.created"}) {
 			t.Fatalf("audit %v", actions)
 		}
 	})
