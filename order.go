@@ -17,15 +17,6 @@ const (
 	OrderCancelled = "cancelled"
 )
 
-// Member is a customer of the brand. The identity capability extends it
-// (identities, consents, merges); orders need only to find or create one.
-type Member struct {
-	ID        int64     `json:"id"`
-	Phone     string    `json:"phone,omitempty"`
-	Email     string    `json:"email,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // MemberRef names the member of an order: an id, or a contact that finds
 // or creates the member (phone in E.164 or national form, or email).
 type MemberRef struct {
