@@ -3,6 +3,7 @@ package lianlu
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -215,4 +216,26 @@ type MemberService interface {
 	SaveTier(ctx context.Context, t MemberTier) (MemberTier, error)
 	// FindTiers lists the price tiers.
 	FindTiers(ctx context.Context) ([]MemberTier, error)
+}
+
+// InboxMessage is an offer stored for a member in the inbox channel and
+// shown on the join page once she has identified with her phone.
+type InboxMessage struct {
+	ID         int64      `json:"id"`
+	OfferID    int64      `json:"offer_id"`
+	Title      string     `json:"title"`
+	Body       string     `json:"body"`
+	Coupon     string     `json:"coupon,omitempty"`
+	ValidUntil *time.Time `json:"valid_until,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+// PIIDepartments see members' phone numbers, emails and WeChat ids; other
+// departments see them masked (until data grants let an admin open them up
+// field by field).
+var PIIDepartments = []string{DeptAdmin, DeptSales, DeptService, DeptStores}
+
+// SeesMemberPII reports whether p may see members' contact details.
+func SeesMemberPII(p Principal) bool {
+	return p.IsAdmin() || slices.Contains(PIIDepartments, p.Department)
 }

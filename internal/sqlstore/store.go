@@ -137,6 +137,7 @@ func validateStore(st *lianlu.Store) []lianlu.FieldError {
 		codes[m.Code] = true
 		textField(&errs, f+".name", m.Name, true, 100)
 	}
+	slices.SortFunc(st.Staff, func(a, b lianlu.StaffMember) int { return strings.Compare(a.Code, b.Code) })
 	return errs
 }
 
@@ -146,7 +147,7 @@ func (s *StoreService) CreateStore(ctx context.Context, in lianlu.StoreInput) (l
 		Hours: DefaultOpeningHours(), Holidays: []string{}, Skills: []string{}, Staff: []lianlu.StaffMember{}}
 	applyStoreInput(&st, in)
 	var result lianlu.UpsertResult
-	err := s.saveStore(ctx, &st, func(tx *Tx) error {
+	unchanged, err := s.saveStore(ctx, &st, func(tx *Tx) error {
 		old, err := findLocationByCode(ctx, tx, st.Code)
 		if err == nil && old.Kind != lianlu.LocationStore {
 			return lianlu.Errorf(lianlu.ECONFLICT, "location %s is a %s, not a store", st.Code, old.Kind)
@@ -160,6 +161,9 @@ func (s *StoreService) CreateStore(ctx context.Context, in lianlu.StoreInput) (l
 		}
 		return nil
 	})
+	if unchanged {
+		result = lianlu.UpsertUnchanged
+	}
 	return st, result, err
 }
 
@@ -175,7 +179,7 @@ func (s *StoreService) UpdateStore(ctx context.Context, in lianlu.StoreInput) (l
 		return st, err
 	}
 	applyStoreInput(&st, in)
-	err = s.saveStore(ctx, &st, func(tx *Tx) error {
+	_, err = s.saveStore(ctx, &st, func(tx *Tx) error {
 		_, err := findStoreTx(ctx, tx, st.Code) // still there
 		return err
 	})
@@ -217,20 +221,46 @@ func applyStoreInput(st *lianlu.Store, in lianlu.StoreInput) {
 	}
 }
 
+// sameStore reports whether saving b over a would change nothing.
+func sameStore(a, b lianlu.Store) bool {
+	la, lb := a.Location, b.Location
+	if la.Name != lb.Name || la.Address != lb.Address || !sameFloat(la.Lat, lb.Lat) || !sameFloat(la.Lng, lb.Lng) || la.Timezone != lb.Timezone || la.Active != lb.Active ||
+		a.CapacityPerDay != b.CapacityPerDay || a.ServiceRadiusKm != b.ServiceRadiusKm || !slices.Equal(a.Skills, b.Skills) || !slices.Equal(a.Holidays, b.Holidays) {
+		return false
+	}
+	ha, _ := json.Marshal(a.Hours)
+	hb, _ := json.Marshal(b.Hours)
+	if string(ha) != string(hb) {
+		return false
+	}
+	var active []lianlu.StaffMember
+	for _, m := range a.Staff {
+		if m.Active {
+			active = append(active, m)
+		}
+	}
+	return slices.Equal(active, b.Staff)
+}
+
 // saveStore validates st and writes it (location, store row, staff) with
-// store.upserted, after check has run in the same transaction.
-func (s *StoreService) saveStore(ctx context.Context, st *lianlu.Store, check func(tx *Tx) error) error {
+// store.upserted, after check has run in the same transaction. It writes
+// nothing, and reports unchanged, when the stored store is the same.
+func (s *StoreService) saveStore(ctx context.Context, st *lianlu.Store, check func(tx *Tx) error) (unchanged bool, err error) {
 	var errs []lianlu.FieldError
 	if err := validateLocation(st.Location); err != nil {
 		errs = append(errs, lianlu.ErrorFields(err)...)
 	}
 	errs = append(errs, validateStore(st)...)
 	if len(errs) > 0 {
-		return lianlu.Invalid(errs...)
+		return false, lianlu.Invalid(errs...)
 	}
-	err := s.db.WithTx(ctx, func(tx *Tx) error {
+	err = s.db.WithTx(ctx, func(tx *Tx) error {
 		if err := check(tx); err != nil {
 			return err
+		}
+		if prev, err := findStoreTx(ctx, tx, st.Code); err == nil && sameStore(prev, *st) {
+			*st, unchanged = prev, true
+			return nil
 		}
 		loc, _, err := upsertLocationTx(ctx, tx, st.Location)
 		if err != nil {
@@ -269,7 +299,7 @@ func (s *StoreService) saveStore(ctx context.Context, st *lianlu.Store, check fu
 		tx.OnCommit(s.signal)
 		return nil
 	})
-	return err
+	return unchanged, err
 }
 
 const storeColumns = `l.id, l.code, l.kind, l.name, l.address, l.lat, l.lng, l.timezone, l.active, l.created_at, l.updated_at,

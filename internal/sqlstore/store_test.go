@@ -19,7 +19,7 @@ func TestStores(t *testing.T) {
 		changed := s.StoresChanged()
 		cap3, radius := 3, 15.0
 		st, res, err := s.CreateStore(ctx, lianlu.StoreInput{Code: "ST-SH1", Name: ptr("Shanghai Jing'an"), Lat: f64(31.22), Lng: f64(121.45),
-			Hours: lianlu.OpeningHours{"mon": {{"10:00", "22:00"}}, "sat": {{"10:00", "14:00"}, {"15:00", "20:00"}}},
+			Hours:  lianlu.OpeningHours{"mon": {{"10:00", "22:00"}}, "sat": {{"10:00", "14:00"}, {"15:00", "20:00"}}},
 			Skills: []string{"Install", "repair", "install"}, CapacityPerDay: &cap3, ServiceRadiusKm: &radius,
 			Staff: []lianlu.StaffMember{{Code: "E01", Name: "王芳"}, {Code: "E02", Name: "Li Lei"}}})
 		if err != nil || res != lianlu.UpsertCreated || st.Kind != "store" || st.CapacityPerDay != 3 || len(st.Staff) != 2 || len(st.Skills) != 2 {
@@ -78,3 +78,21 @@ func TestStores(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestStoreUpsertUnchanged(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := lianlu.NewContextWithPrincipal(ctxT(t), *storesCtx(t))
+		s := sqlstore.NewStoreService(db)
+		in := lianlu.StoreInput{Code: "S1", Name: ptr("One"), Skills: []string{"repair"}, Staff: []lianlu.StaffMember{{Code: "B", Name: "Bo"}, {Code: "A", Name: "Al"}}}
+		if _, res, err := s.CreateStore(ctx, in); err != nil || res != lianlu.UpsertCreated {
+			t.Fatal(res, err)
+		}
+		if _, res, err := s.CreateStore(ctx, in); err != nil || res != lianlu.UpsertUnchanged {
+			t.Fatalf("same store again: %v %v", res, err)
+		}
+		in.Name = ptr("Uno")
+		if st, res, err := s.CreateStore(ctx, in); err != nil || res != lianlu.UpsertUpdated || st.Name != "Uno" {
+			t.Fatalf("changed store: %v %v", res, err)
+		}
+	})
+}
