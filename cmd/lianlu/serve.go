@@ -22,6 +22,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/config"
+	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/identity"
@@ -57,6 +58,9 @@ type Main struct {
 	Appender *sqlstore.Appender
 	// Identity links collector identify and alias calls to members.
 	Identity *identity.Resolver
+	// Dispatch sends on-site service requests to stores and passes them on
+	// when a store does not accept in time.
+	Dispatch *dispatch.Service
 }
 
 // NewMain returns a Main with the default configuration.
@@ -118,7 +122,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.Dispatch = dispatch.NewService(db, stores, dispatch.Config{Logger: m.Logger, AcceptSLA: m.Config.DispatchAcceptSLA, ScanInterval: m.Config.DispatchScanInterval,
+		Weights: lianlu.DispatchWeights{Distance: m.Config.DispatchDistanceWeight, Load: m.Config.DispatchLoadWeight}})
 	m.API = httpapi.NewServer(httpapi.Config{
+		Dispatch:          m.Dispatch,
 		Stores:            stores,
 		Members:           members,
 		BaseURL:           baseURL,
@@ -160,6 +167,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Identity = identity.NewResolver(db, identity.Config{Logger: m.Logger})
 	if err := m.Identity.Start(wctx); err != nil {
 		return fmt.Errorf("start identity resolver: %w", err)
+	}
+	if err := m.Dispatch.Start(wctx); err != nil {
+		return fmt.Errorf("start dispatcher: %w", err)
 	}
 	m.server = &http.Server{
 		Handler:           m.API.Handler(),
@@ -222,6 +232,9 @@ func (m *Main) close() error {
 	}
 	if m.Identity != nil {
 		m.Identity.Stop()
+	}
+	if m.Dispatch != nil {
+		m.Dispatch.Stop()
 	}
 	if m.Webhooks != nil {
 		m.Webhooks.Stop()

@@ -6,6 +6,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -67,6 +68,21 @@ type Config struct {
 	// key kept in <data>/join.key (mode 0600); set it, the same on every
 	// node, when several nodes serve the page. Env LIANLU_JOIN_SECRET.
 	JoinSecret string
+	// DispatchDistanceWeight and DispatchLoadWeight rank the stores that
+	// may take an on-site request (default 0.7 and 0.3): the weighted sum
+	// of distance as a share of the store's radius and of that day's load
+	// as a share of its capacity, lowest first. Env
+	// LIANLU_DISPATCH_DISTANCE_WEIGHT, LIANLU_DISPATCH_LOAD_WEIGHT.
+	DispatchDistanceWeight float64
+	DispatchLoadWeight     float64
+	// DispatchAcceptSLA is how long a store has to accept an on-site
+	// request, in business time of its opening hours (default 2h); env
+	// LIANLU_DISPATCH_ACCEPT_SLA.
+	DispatchAcceptSLA time.Duration
+	// DispatchScanInterval is how often requests past their acceptance
+	// deadline are passed to the next store (default 30s); env
+	// LIANLU_DISPATCH_SCAN_INTERVAL.
+	DispatchScanInterval time.Duration
 }
 
 // Default returns the defaults.
@@ -84,6 +100,11 @@ func Default() Config {
 		PollInterval:      time.Second,
 		SLAScanInterval:   30 * time.Second,
 		PhoneRegion:       "CN",
+
+		DispatchDistanceWeight: 0.7,
+		DispatchLoadWeight:     0.3,
+		DispatchAcceptSLA:      2 * time.Hour,
+		DispatchScanInterval:   30 * time.Second,
 	}
 }
 
@@ -120,7 +141,17 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 		}
 		c.MaxBatchEvents = n
 	}
-	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval, "LIANLU_SLA_SCAN_INTERVAL": &c.SLAScanInterval} {
+	for key, dst := range map[string]*float64{"LIANLU_DISPATCH_DISTANCE_WEIGHT": &c.DispatchDistanceWeight, "LIANLU_DISPATCH_LOAD_WEIGHT": &c.DispatchLoadWeight} {
+		if v := getenv(key); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			*dst = f
+		}
+	}
+	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval, "LIANLU_SLA_SCAN_INTERVAL": &c.SLAScanInterval,
+		"LIANLU_DISPATCH_ACCEPT_SLA": &c.DispatchAcceptSLA, "LIANLU_DISPATCH_SCAN_INTERVAL": &c.DispatchScanInterval} {
 		if v := getenv(key); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -191,6 +222,13 @@ func (c *Config) Validate() error {
 	}
 	if !phonenumbers.GetSupportedRegions()[c.PhoneRegion] {
 		return fmt.Errorf("LIANLU_PHONE_REGION %q is not an ISO 3166 region phone numbers are known for, such as CN", c.PhoneRegion)
+	}
+	if c.DispatchDistanceWeight < 0 || c.DispatchLoadWeight < 0 || c.DispatchDistanceWeight+c.DispatchLoadWeight <= 0 ||
+		math.IsNaN(c.DispatchDistanceWeight) || math.IsNaN(c.DispatchLoadWeight) {
+		return fmt.Errorf("dispatch weights must not be negative and must not both be zero")
+	}
+	if c.DispatchAcceptSLA <= 0 || c.DispatchScanInterval <= 0 {
+		return fmt.Errorf("the dispatch acceptance SLA and scan interval must be positive")
 	}
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("LIANLU_JOIN_SECRET must be at least 32 characters")

@@ -75,6 +75,8 @@ type Config struct {
 	BaseURL string
 	// Join, when set, serves the public join page under /j/.
 	Join http.Handler
+	// Dispatch sends on-site service requests to stores.
+	Dispatch lianlu.DispatchService
 }
 
 // Server is the HTTP API.
@@ -223,6 +225,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s.routes = append(s.routes, s.storeRoutes()...)
 	s.routes = append(s.routes, s.memberRoutes()...)
+	s.routes = append(s.routes, s.dispatchRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
 	}

@@ -367,6 +367,11 @@ func findStoreTx(ctx context.Context, tx *Tx, code string) (lianlu.Store, error)
 	return list[0], nil
 }
 
+// FindStoreTx reads a store with its staff in tx, or ENOTFOUND.
+func FindStoreTx(ctx context.Context, tx *Tx, code string) (lianlu.Store, error) {
+	return findStoreTx(ctx, tx, code)
+}
+
 // FindStoreByCode returns a store with its staff.
 func (s *StoreService) FindStoreByCode(ctx context.Context, code string) (lianlu.Store, error) {
 	var st lianlu.Store
