@@ -27,6 +27,7 @@ import (
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/identity"
 	"github.com/lianlu/lianlu/internal/join"
+	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
@@ -61,6 +62,8 @@ type Main struct {
 	// Dispatch sends on-site service requests to stores and passes them on
 	// when a store does not accept in time.
 	Dispatch *dispatch.Service
+	// Offers evaluates offer rules from the log and sends what comes due.
+	Offers *offer.Engine
 }
 
 // NewMain returns a Main with the default configuration.
@@ -117,7 +120,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
+	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
+	offers := offer.NewService(db, m.Offers)
+	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
 		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
 	if err != nil {
 		return err
@@ -126,6 +131,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Weights: lianlu.DispatchWeights{Distance: m.Config.DispatchDistanceWeight, Load: m.Config.DispatchLoadWeight}})
 	m.API = httpapi.NewServer(httpapi.Config{
 		Dispatch:          m.Dispatch,
+		Offers:            offers,
 		Stores:            stores,
 		Members:           members,
 		BaseURL:           baseURL,
@@ -170,6 +176,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err := m.Dispatch.Start(wctx); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
+	}
+	if err := m.Offers.Start(wctx); err != nil {
+		return fmt.Errorf("start offer engine: %w", err)
 	}
 	m.server = &http.Server{
 		Handler:           m.API.Handler(),
@@ -235,6 +244,9 @@ func (m *Main) close() error {
 	}
 	if m.Dispatch != nil {
 		m.Dispatch.Stop()
+	}
+	if m.Offers != nil {
+		m.Offers.Stop()
 	}
 	if m.Webhooks != nil {
 		m.Webhooks.Stop()

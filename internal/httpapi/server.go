@@ -77,6 +77,8 @@ type Config struct {
 	Join http.Handler
 	// Dispatch sends on-site service requests to stores.
 	Dispatch lianlu.DispatchService
+	// Offers manages offer rules and reads sends and coupons.
+	Offers lianlu.OfferService
 }
 
 // Server is the HTTP API.
@@ -226,6 +228,7 @@ func NewServer(cfg Config) *Server {
 	s.routes = append(s.routes, s.storeRoutes()...)
 	s.routes = append(s.routes, s.memberRoutes()...)
 	s.routes = append(s.routes, s.dispatchRoutes()...)
+	s.routes = append(s.routes, s.offerRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
 	}

@@ -57,6 +57,8 @@ var memberHistoryTables = [][2]string{
 	{"feedback", "member_id"},
 	{"work_orders", "member_id"},
 	{"member_consents", "member_id"},
+	{"coupons", "member_id"},
+	{"offer_sends", "member_id"},
 }
 
 // MergeMembersTx moves every identity and all history of from into into:

@@ -82,7 +82,6 @@ func memberSubjectsTx(ctx context.Context, tx *Tx, id int64) ([]string, error) {
 
 // Timeline returns the member's events across channels, newest first.
 func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64, limit int) ([]lianlu.TimelineEntry, error) {
-	limit = clampLimit(limit)
 	out := []lianlu.TimelineEntry{}
 	err := s.db.readTx(ctx, func(tx *Tx) error {
 		m, err := FindMemberTx(ctx, tx, id)
@@ -92,24 +91,7 @@ func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64,
 		if m.MergedInto != 0 {
 			id = m.MergedInto
 		}
-		subjects, err := memberSubjectsTx(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		q := `SELECT ` + eventColumns + ` FROM events WHERE subject IN (` + placeholders(len(subjects)) + `)`
-		args := make([]any, 0, len(subjects)+1)
-		for _, sj := range subjects {
-			args = append(args, sj)
-		}
-		if beforeSeq > 0 {
-			q += ` AND seq < ?`
-			args = append(args, beforeSeq)
-		}
-		rows, err := tx.query(ctx, q+` ORDER BY seq DESC LIMIT `+strconv.Itoa(limit), args...)
-		if err != nil {
-			return fmt.Errorf("timeline: %w", err)
-		}
-		es, err := collectEvents(rows)
+		es, err := MemberEventsTx(ctx, tx, id, beforeSeq, limit)
 		if err != nil {
 			return err
 		}
@@ -119,4 +101,82 @@ func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64,
 		return nil
 	})
 	return out, err
+}
+
+// MemberEventsTx returns the events of a member's timeline, newest first,
+// before beforeSeq (0: from the newest).
+func MemberEventsTx(ctx context.Context, tx *Tx, id int64, beforeSeq int64, limit int) ([]lianlu.Event, error) {
+	subjects, err := memberSubjectsTx(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + eventColumns + ` FROM events WHERE subject IN (` + placeholders(len(subjects)) + `)`
+	args := make([]any, 0, len(subjects)+1)
+	for _, sj := range subjects {
+		args = append(args, sj)
+	}
+	if beforeSeq > 0 {
+		q += ` AND seq < ?`
+		args = append(args, beforeSeq)
+	}
+	rows, err := tx.query(ctx, q+` ORDER BY seq DESC LIMIT `+strconv.Itoa(clampLimit(limit)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("timeline: %w", err)
+	}
+	return collectEvents(rows)
+}
+
+// MemberOfEventTx returns the member an event is about (0 for none): its
+// subject member/<id> (followed through merges), a collector identity
+// (user/<userId>, anon/<anonymousId>), or the member of an order or
+// feedback it is about.
+func MemberOfEventTx(ctx context.Context, tx *Tx, e lianlu.Event) (int64, error) {
+	kind, value, ok := strings.Cut(e.Subject, "/")
+	if !ok {
+		return 0, nil
+	}
+	var id *int64
+	var err error
+	switch kind {
+	case "member":
+		n, perr := strconv.ParseInt(value, 10, 64)
+		if perr != nil {
+			return 0, nil
+		}
+		var merged *int64
+		err = tx.queryRow(ctx, `SELECT merged_into FROM members WHERE id = ?`, n).Scan(&merged)
+		if err == nil {
+			if merged != nil {
+				return *merged, nil
+			}
+			return n, nil
+		}
+	case "user", "anon":
+		ik := lianlu.IdentityUserID
+		if kind == "anon" {
+			ik = lianlu.IdentityAnonymousID
+		}
+		var n int64
+		if n, err = MemberIDByIdentityTx(ctx, tx, ik, "", value); err == nil {
+			return n, nil
+		} else if lianlu.ErrorCode(err) == lianlu.ENOTFOUND {
+			return 0, nil
+		}
+		return 0, err
+	case "order", "feedback":
+		n, perr := strconv.ParseInt(value, 10, 64)
+		if perr != nil {
+			return 0, nil
+		}
+		table := map[string]string{"order": "orders", "feedback": "feedback"}[kind]
+		err = tx.queryRow(ctx, `SELECT member_id FROM `+table+` WHERE id = ?`, n).Scan(&id)
+	default:
+		return 0, nil
+	}
+	if isNotFound(err) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("member of event: %w", err)
+	}
+	return derefInt(id), nil
 }
