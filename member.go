@@ -194,7 +194,8 @@ type MemberService interface {
 	// Join finds or creates the member of a phone number joining in a
 	// store: the first join records member.joined (with store and staff),
 	// consent and store.visited; a repeat records store.visited only.
-	// EINVALID for a bad phone, an unknown store or staff member.
+	// EINVALID for a bad phone or an unknown or inactive store; an unknown
+	// staff code joins without staff attribution.
 	Join(ctx context.Context, r JoinRequest) (JoinResult, error)
 	// RecordInteraction records an offline interaction as an event on the
 	// member. EINVALID names the field. A repeated ExternalID returns the

@@ -491,7 +491,7 @@ func (s *MemberService) Join(ctx context.Context, r lianlu.JoinRequest) (lianlu.
 				staff = m.Code
 			}
 		}
-		id, _, err := FindOrCreateMemberTx(ctx, tx, lianlu.Identity{Kind: lianlu.IdentityPhone, Value: phone, Verified: true, Source: "join:" + st.Code})
+		id, created, err := FindOrCreateMemberTx(ctx, tx, lianlu.Identity{Kind: lianlu.IdentityPhone, Value: phone, Verified: true, Source: "join:" + st.Code})
 		if err != nil {
 			return err
 		}
@@ -506,8 +506,10 @@ func (s *MemberService) Join(ctx context.Context, r lianlu.JoinRequest) (lianlu.
 		n, _ := upd.RowsAffected()
 		res.First = n == 1
 		if res.First {
-			if r.Locale != "" {
-				if _, err := tx.exec(ctx, `UPDATE members SET traits = ? WHERE id = ? AND traits = ?`, `{"locale":`+strconv.Quote(r.Locale)+`}`, id, "{}"); err != nil {
+			if created && r.Locale != "" {
+				// A new member's only trait: the language she joined in.
+				b, _ := json.Marshal(map[string]string{"locale": r.Locale})
+				if _, err := tx.exec(ctx, `UPDATE members SET traits = ? WHERE id = ?`, string(b), id); err != nil {
 					return fmt.Errorf("join: locale: %w", err)
 				}
 			}
@@ -555,7 +557,7 @@ func recordConsentTx(ctx context.Context, tx *Tx, id int64, c lianlu.Consent, st
 	return err
 }
 
-// Interaction limits.
+// interactionTypes are the offline interactions store staff record.
 var interactionTypes = []string{lianlu.InteractionVisit, lianlu.InteractionTried, lianlu.InteractionConsult}
 
 // RecordInteraction records an offline interaction as an event on the
@@ -619,7 +621,8 @@ func (s *MemberService) RecordInteraction(ctx context.Context, in lianlu.Interac
 		}
 		idKey := ""
 		if in.ExternalID != "" {
-			idKey = in.Type + "/" + in.ExternalID
+			// Scoped by store: two stores' POS systems may reuse ids.
+			idKey = in.Type + "/" + in.Store + "/" + in.ExternalID
 		}
 		data, _ := json.Marshal(map[string]any{"member_id": id, "store": in.Store, "staff": in.Staff, "sku": in.SKU, "note": in.Note, "channel": in.Channel})
 		e := lianlu.Event{ID: idKey, Source: CommandSource, Type: in.Type, Subject: MemberSubject(id), Department: lianlu.DeptStores,
