@@ -272,8 +272,8 @@ func (s *Service) RequestService(ctx context.Context, r lianlu.ServiceRequest) (
 		if r.Address.Address != "" {
 			r.Title += " · " + r.Address.Address
 		}
-		if len(r.Title) > 200 {
-			r.Title = r.Title[:200]
+		if rs := []rune(r.Title); len(rs) > 200 {
+			r.Title = string(rs[:200])
 		}
 	}
 	ref := ""

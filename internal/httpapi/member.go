@@ -156,6 +156,13 @@ func (s *Server) handlePatchMember(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
+	if in.Traits != nil {
+		// Traits may hold personal data: only departments that may read
+		// them write them.
+		if err := requirePII(r); err != nil {
+			return err
+		}
+	}
 	if in.Tier != nil {
 		// A price tier is a sales decision.
 		if err := requireDepartment(r, lianlu.DeptSales, lianlu.DeptStores); err != nil {

@@ -211,10 +211,7 @@ func (r *Resolver) Link(ctx context.Context, tx *sqlstore.Tx, claims []lianlu.Id
 			if owner == target {
 				continue
 			}
-			holder = owner // taken meanwhile by a member merged above
-			if holder == target {
-				continue
-			}
+			holder = owner // another member holds it after all
 		}
 		next, err := r.join(ctx, tx, target, holder, c, eventSeq)
 		if err != nil {
