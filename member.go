@@ -201,6 +201,11 @@ type MemberService interface {
 	// member. EINVALID names the field. A repeated ExternalID returns the
 	// stored event.
 	RecordInteraction(ctx context.Context, in Interaction) (Event, error)
+	// AddIdentity gives a member an identity (a WeChat id, an external
+	// system's id, another phone or email), normalised. EINVALID names the
+	// field; ECONFLICT when another member holds it (merge them instead);
+	// ENOTFOUND for an unknown member.
+	AddIdentity(ctx context.Context, id int64, ident Identity) (Member, error)
 	// MergeMembers moves every identity and all history of from into into,
 	// appends member.merged and audits it. EINVALID when they are the same
 	// or either was merged already, ENOTFOUND for an unknown member.

@@ -15,6 +15,7 @@ func (s *Server) memberRoutes() []Route {
 		{Method: "GET", Path: "/api/v1/members/{id}", handler: s.handleGetMember, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "PATCH", Path: "/api/v1/members/{id}", handler: s.handlePatchMember, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "GET", Path: "/api/v1/members/{id}/timeline", handler: s.handleMemberTimeline, Auth: true, MinRole: lianlu.RoleViewer},
+		{Method: "POST", Path: "/api/v1/members/{id}/identities", handler: s.handleAddIdentity, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/members/{id}/merge", handler: s.handleMergeMember, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "GET", Path: "/api/v1/identity-conflicts", handler: s.handleListConflicts, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "POST", Path: "/api/v1/identity-conflicts/{id}/dismiss", handler: s.handleDismissConflict, Auth: true, MinRole: lianlu.RoleOperator},
@@ -210,6 +211,37 @@ func (s *Server) handleMemberTimeline(w http.ResponseWriter, r *http.Request) er
 	}
 	page := pageByID(items, limit, func(e lianlu.TimelineEntry) int64 { return e.Event.Seq })
 	return writeJSON(w, http.StatusOK, MemberTimeline{MemberID: id, Items: page.Items, NextCursor: page.NextCursor})
+}
+
+type identityInput struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Value     string `json:"value"`
+	Verified  bool   `json:"verified"`
+}
+
+func (s *Server) handleAddIdentity(w http.ResponseWriter, r *http.Request) error {
+	ms, err := s.members()
+	if err != nil {
+		return err
+	}
+	if err := requirePII(r); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in identityInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	m, err := ms.AddIdentity(r.Context(), id, lianlu.Identity{Kind: in.Kind, Namespace: in.Namespace, Value: in.Value, Verified: in.Verified, Source: p.Actor()})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, m)
 }
 
 type mergeInput struct {

@@ -183,6 +183,28 @@ func TestResolver(t *testing.T) {
 		if m, err := members.FindMemberByIdentity(ctx, "phone", "", "13900139000"); err != nil || m.ID != alice {
 			t.Fatalf("phone after merge: %+v %v", m, err)
 		}
+		// Identities given by an operator: a WeChat unionid, an external id;
+		// one another member holds is refused.
+		withIDs, err := members.AddIdentity(ctx, alice, lianlu.Identity{Kind: "wechat_unionid", Value: "oU_alice_123456", Verified: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.AddIdentity(ctx, alice, lianlu.Identity{Kind: "external", Namespace: "crm", Value: "C-77"}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := members.FindMemberByIdentity(ctx, "external", "crm", "C-77"); err != nil || m.ID != alice || len(m.Identities) != len(withIDs.Identities)+1 {
+			t.Fatalf("external id: %+v %v", m, err)
+		}
+		if _, err := members.AddIdentity(ctx, alice, lianlu.Identity{Kind: "external", Value: "C-78"}); lianlu.ErrorCode(err) != lianlu.EINVALID {
+			t.Fatalf("external id without namespace: %v", err)
+		}
+		dan, err := members.Join(ctx, lianlu.JoinRequest{Store: "S1", Phone: "13700137000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.AddIdentity(ctx, dan.Member.ID, lianlu.Identity{Kind: "wechat_unionid", Value: "oU_alice_123456"}); lianlu.ErrorCode(err) != lianlu.ECONFLICT {
+			t.Fatalf("an identity another member holds: %v", err)
+		}
 		// Joining again is a visit, not a new member.
 		again, err := members.Join(ctx, lianlu.JoinRequest{Store: "S1", Phone: "+86 138-0013-8000"})
 		if err != nil || again.First || again.Member.ID != alice {

@@ -533,6 +533,48 @@ func (s *MemberService) Join(ctx context.Context, r lianlu.JoinRequest) (lianlu.
 	return res, err
 }
 
+// AddIdentity gives a member an identity, normalised.
+func (s *MemberService) AddIdentity(ctx context.Context, id int64, ident lianlu.Identity) (lianlu.Member, error) {
+	v, err := NormalizeIdentity(ident.Kind, ident.Namespace, ident.Value, s.db.phoneRegion)
+	if err != nil {
+		return lianlu.Member{}, err
+	}
+	ident.Value = v
+	if ident.Source == "" {
+		ident.Source = "api"
+	}
+	var m lianlu.Member
+	err = s.db.WithTx(ctx, func(tx *Tx) error {
+		if m, err = FindMemberTx(ctx, tx, id); err != nil {
+			return err
+		}
+		if m.MergedInto != 0 {
+			return lianlu.Errorf(lianlu.ECONFLICT, "member %d was merged into member %d", id, m.MergedInto)
+		}
+		owner, err := AddIdentityTx(ctx, tx, id, ident)
+		if err != nil {
+			return err
+		}
+		if owner != id {
+			return &lianlu.Error{Code: lianlu.ECONFLICT, Message: fmt.Sprintf("member %d holds this identity; merge the two members instead", owner),
+				Fields: []lianlu.FieldError{{Field: "value", Message: "held by another member"}}}
+		}
+		if ident.Verified {
+			if _, err := tx.exec(ctx, `UPDATE member_identities SET verified = ? WHERE kind = ? AND namespace = ? AND value = ?`,
+				true, ident.Kind, ident.Namespace, ident.Value); err != nil {
+				return fmt.Errorf("verify identity: %w", err)
+			}
+		}
+		if _, err := appendCommandEvent(ctx, tx, "member.identity_added", MemberSubject(id), lianlu.DeptSales, "",
+			map[string]any{"member_id": id, "kind": ident.Kind, "namespace": ident.Namespace, "verified": ident.Verified}); err != nil {
+			return err
+		}
+		m, err = FindMemberTx(ctx, tx, id)
+		return err
+	})
+	return m, err
+}
+
 // recordConsentTx stores a consent answer unless it repeats the one in
 // force, and appends member.consented.
 func recordConsentTx(ctx context.Context, tx *Tx, id int64, c lianlu.Consent, storeID int64) error {
