@@ -17,15 +17,6 @@ const (
 	OrderCancelled = "cancelled"
 )
 
-// Member is a customer of the brand. The identity capability extends it
-// (identities, consents, merges); orders need only to find or create one.
-type Member struct {
-	ID        int64     `json:"id"`
-	Phone     string    `json:"phone,omitempty"`
-	Email     string    `json:"email,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // MemberRef names the member of an order: an id, or a contact that finds
 // or creates the member (phone in E.164 or national form, or email).
 type MemberRef struct {
@@ -64,10 +55,14 @@ type Order struct {
 	Lines      []OrderLine `json:"lines"`
 	Coupon     string      `json:"coupon,omitempty"`
 	ShipTo     *Address    `json:"ship_to,omitempty"`
-	Total      Money       `json:"total"`
-	Status     string      `json:"status"`
-	PlacedAt   time.Time   `json:"placed_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
+	// Discount is taken off the lines' sum: the member's price tier (on
+	// lines at catalogue price) and the coupon's value.
+	Discount Money `json:"discount"`
+	// Total is what the customer pays: the lines less Discount.
+	Total     Money     `json:"total"`
+	Status    string    `json:"status"`
+	PlacedAt  time.Time `json:"placed_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // OrderPlacement is the input of PlaceOrder.
@@ -98,7 +93,11 @@ type OrderService interface {
 	// PlaceOrder validates and stores an order and appends order.placed,
 	// which starts the order flow. Placing the same ExternalID again
 	// returns the stored order with created=false. EINVALID names the bad
-	// field (unknown SKU, non-positive qty, no lines, unknown store…).
+	// field (unknown SKU, non-positive qty, no lines, unknown store, an
+	// unknown coupon or another member's); ECONFLICT for a coupon already
+	// redeemed or out of its validity. A member's price tier lowers lines
+	// at catalogue price, in stores and online alike; a coupon is redeemed
+	// with the order (offer.redeemed).
 	PlaceOrder(ctx context.Context, p OrderPlacement) (o Order, created bool, err error)
 	// FindOrderByID returns an order or ENOTFOUND.
 	FindOrderByID(ctx context.Context, id int64) (Order, error)

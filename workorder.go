@@ -50,7 +50,15 @@ type WorkOrder struct {
 	Subject string `json:"subject,omitempty"`
 	// Ref makes creation idempotent: a second create with the same ref
 	// returns the first work order.
-	Ref            string     `json:"ref,omitempty"`
+	Ref string `json:"ref,omitempty"`
+	// MemberID is the member the work is for, when known.
+	MemberID int64 `json:"member_id,omitempty"`
+	// ServiceDate is the local date of on-site work ("2026-12-03").
+	ServiceDate string `json:"service_date,omitempty"`
+	// Dispatch records how an on-site request was assigned to a store.
+	Dispatch *DispatchDecision `json:"dispatch,omitempty"`
+	// Flagged work needs a person's attention: no store could take it.
+	Flagged        bool       `json:"flagged,omitempty"`
 	ResolutionCode string     `json:"resolution_code,omitempty"`
 	ResolutionNote string     `json:"resolution_note,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`

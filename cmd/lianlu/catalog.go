@@ -24,18 +24,21 @@ type importSummary struct {
 	rejected []string
 }
 
-// runCatalog handles `lianlu catalog import products|locations FILE`.
+// catalogUsage is the usage line of `lianlu catalog`.
+const catalogUsage = "usage: lianlu catalog import products|locations|stores FILE.csv\n"
+
+// runCatalog handles `lianlu catalog import products|locations|stores FILE`.
 func runCatalog(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) < 1 || args[0] != "import" {
-		fmt.Fprint(stderr, "usage: lianlu catalog import products|locations FILE.csv\n")
+		fmt.Fprint(stderr, catalogUsage)
 		return errUsage
 	}
 	cfg, fs, err := loadConfig("catalog import", args[1:], getenv, stderr, func(c *config.Config, fs *flag.FlagSet) { c.RegisterStorageFlags(fs) })
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 || (fs.Arg(0) != "products" && fs.Arg(0) != "locations") {
-		fmt.Fprint(stderr, "usage: lianlu catalog import products|locations FILE.csv\n")
+	if fs.NArg() != 2 || (fs.Arg(0) != "products" && fs.Arg(0) != "locations" && fs.Arg(0) != "stores") {
+		fmt.Fprint(stderr, catalogUsage)
 		return errUsage
 	}
 	kind, path := fs.Arg(0), fs.Arg(1)
@@ -53,7 +56,7 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "cli:" + osUser(), Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
-	sum, err := importCatalogCSV(ctx, sqlstore.NewCatalogService(db), kind, f, stderr)
+	sum, err := importCatalogCSV(ctx, catalogImporter{sqlstore.NewCatalogService(db), sqlstore.NewStoreService(db)}, kind, f, stderr)
 	if err != nil {
 		return err
 	}
@@ -77,11 +80,20 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 var (
 	productColumns  = map[string]bool{"sku": true, "name": true, "category": true, "price": true, "active": false}
 	locationColumns = map[string]bool{"code": true, "kind": true, "name": true, "address": false, "lat": false, "lng": false, "timezone": false, "active": false}
+	storeColumns    = map[string]bool{"code": true, "name": true, "address": false, "lat": false, "lng": false, "timezone": false, "active": false,
+		"mon": false, "tue": false, "wed": false, "thu": false, "fri": false, "sat": false, "sun": false,
+		"skills": false, "capacity_per_day": false, "service_radius_km": false, "staff": false}
 )
+
+// catalogImporter writes imported rows.
+type catalogImporter struct {
+	catalog lianlu.CatalogService
+	stores  lianlu.StoreService
+}
 
 // importCatalogCSV upserts each row; bad rows are reported, not fatal.
 // Progress goes to progress every 500 rows.
-func importCatalogCSV(ctx context.Context, catalog lianlu.CatalogService, kind string, r io.Reader, progress io.Writer) (importSummary, error) {
+func importCatalogCSV(ctx context.Context, im catalogImporter, kind string, r io.Reader, progress io.Writer) (importSummary, error) {
 	sum := importSummary{outcomes: map[lianlu.UpsertResult]int{}}
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -93,10 +105,7 @@ func importCatalogCSV(ctx context.Context, catalog lianlu.CatalogService, kind s
 	for i, h := range header {
 		cols[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
 	}
-	want := productColumns
-	if kind == "locations" {
-		want = locationColumns
-	}
+	want := map[string]map[string]bool{"products": productColumns, "locations": locationColumns, "stores": storeColumns}[kind]
 	for c, required := range want {
 		if _, ok := cols[c]; required && !ok {
 			return sum, fmt.Errorf("header lacks column %q (columns: %s)", c, strings.Join(header, ","))
@@ -119,7 +128,12 @@ func importCatalogCSV(ctx context.Context, catalog lianlu.CatalogService, kind s
 			}
 			return ""
 		}
-		res, err := importRow(ctx, catalog, kind, get)
+		var res lianlu.UpsertResult
+		if kind == "stores" {
+			res, err = importStoreRow(ctx, im.stores, get, func(c string) bool { _, ok := cols[c]; return ok })
+		} else {
+			res, err = importRow(ctx, im.catalog, kind, get)
+		}
 		if err != nil {
 			sum.rejected = append(sum.rejected, fmt.Sprintf("line %d: %s", line, describe(err)))
 		} else {
@@ -170,5 +184,72 @@ func importRow(ctx context.Context, catalog lianlu.CatalogService, kind string, 
 		}
 	}
 	_, res, err := catalog.UpsertLocation(ctx, l)
+	return res, err
+}
+
+// importStoreRow upserts a store: hours in columns mon…sun ("10:00-22:00",
+// several spans separated by spaces, empty or "closed" for a closed day;
+// without any weekday column the default hours), skills separated by ";",
+// staff as "CODE:Name;CODE:Name".
+func importStoreRow(ctx context.Context, stores lianlu.StoreService, get func(string) string, has func(string) bool) (lianlu.UpsertResult, error) {
+	in := lianlu.StoreInput{Code: get("code")}
+	for field, dst := range map[string]**string{"name": &in.Name, "address": &in.Address, "timezone": &in.Timezone} {
+		if v := get(field); v != "" {
+			*dst = &v
+		}
+	}
+	active, err := parseBool(get("active"), true)
+	if err != nil {
+		return "", lianlu.Invalid(lianlu.FieldError{Field: "active", Message: "true or false"})
+	}
+	in.Active = &active
+	for field, dst := range map[string]**float64{"lat": &in.Lat, "lng": &in.Lng, "service_radius_km": &in.ServiceRadiusKm} {
+		if v := get(field); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return "", lianlu.Invalid(lianlu.FieldError{Field: field, Message: "a decimal number"})
+			}
+			*dst = &f
+		}
+	}
+	if v := get("capacity_per_day"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return "", lianlu.Invalid(lianlu.FieldError{Field: "capacity_per_day", Message: "an integer"})
+		}
+		in.CapacityPerDay = &n
+	}
+	for _, day := range lianlu.Weekdays {
+		if !has(day) {
+			continue
+		}
+		if in.Hours == nil {
+			in.Hours = lianlu.OpeningHours{}
+		}
+		v := get(day)
+		if v == "" || strings.EqualFold(v, "closed") {
+			continue
+		}
+		for _, span := range strings.Fields(v) {
+			from, to, ok := strings.Cut(span, "-")
+			if !ok {
+				return "", lianlu.Invalid(lianlu.FieldError{Field: day, Message: "spans such as 10:00-22:00"})
+			}
+			in.Hours[day] = append(in.Hours[day], [2]string{from, to})
+		}
+	}
+	if v := get("skills"); v != "" {
+		in.Skills = strings.Split(v, ";")
+	}
+	if v := get("staff"); v != "" {
+		for _, part := range strings.Split(v, ";") {
+			code, name, ok := strings.Cut(part, ":")
+			if !ok {
+				return "", lianlu.Invalid(lianlu.FieldError{Field: "staff", Message: "CODE:Name separated by ;"})
+			}
+			in.Staff = append(in.Staff, lianlu.StaffMember{Code: strings.TrimSpace(code), Name: strings.TrimSpace(name)})
+		}
+	}
+	_, res, err := stores.CreateStore(ctx, in)
 	return res, err
 }

@@ -23,7 +23,7 @@ Usage:
   lianlu token create --department D --role R --name N       create an API token (printed once)
   lianlu token list [--all]                                   list tokens (never their secrets)
   lianlu token revoke ID                                      revoke a token
-  lianlu catalog import products|locations FILE.csv           upsert products or locations from CSV
+  lianlu catalog import products|locations|stores FILE.csv    upsert products, locations or stores from CSV
   lianlu version                                              print the version
 
 Environment: LIANLU_DATA, LIANLU_DB, LIANLU_ADDR, LIANLU_LOG_FORMAT, LIANLU_LOG_LEVEL

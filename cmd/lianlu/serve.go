@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,8 +22,12 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/config"
+	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
+	"github.com/lianlu/lianlu/internal/identity"
+	"github.com/lianlu/lianlu/internal/join"
+	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
@@ -50,6 +57,13 @@ type Main struct {
 	Runner *flow.Runner
 	// Appender stores collector events with group commit.
 	Appender *sqlstore.Appender
+	// Identity links collector identify and alias calls to members.
+	Identity *identity.Resolver
+	// Dispatch sends on-site service requests to stores and passes them on
+	// when a store does not accept in time.
+	Dispatch *dispatch.Service
+	// Offers evaluates offer rules from the log and sends what comes due.
+	Offers *offer.Engine
 }
 
 // NewMain returns a Main with the default configuration.
@@ -91,7 +105,37 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
 	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
 	m.Appender.Start()
+	// Listen before building the API: join URLs default to the address
+	// actually bound (a :0 port in tests).
+	m.ln, err = net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	baseURL := m.Config.PublicBaseURL()
+	if m.Config.BaseURL == "" {
+		baseURL = "http://" + m.Addr()
+	}
+	stores, members := sqlstore.NewStoreService(db), sqlstore.NewMemberService(db)
+	joinKey, err := m.joinKey()
+	if err != nil {
+		return err
+	}
+	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
+	offers := offer.NewService(db, m.Offers)
+	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
+		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	m.Dispatch = dispatch.NewService(db, stores, dispatch.Config{Logger: m.Logger, AcceptSLA: m.Config.DispatchAcceptSLA, ScanInterval: m.Config.DispatchScanInterval,
+		Weights: lianlu.DispatchWeights{Distance: m.Config.DispatchDistanceWeight, Load: m.Config.DispatchLoadWeight}})
 	m.API = httpapi.NewServer(httpapi.Config{
+		Dispatch:          m.Dispatch,
+		Offers:            offers,
+		Stores:            stores,
+		Members:           members,
+		BaseURL:           baseURL,
+		Join:              joinPage,
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
@@ -126,9 +170,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Runner.Start(wctx); err != nil {
 		return fmt.Errorf("start flow runner: %w", err)
 	}
-	m.ln, err = net.Listen("tcp", m.Config.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	m.Identity = identity.NewResolver(db, identity.Config{Logger: m.Logger})
+	if err := m.Identity.Start(wctx); err != nil {
+		return fmt.Errorf("start identity resolver: %w", err)
+	}
+	if err := m.Dispatch.Start(wctx); err != nil {
+		return fmt.Errorf("start dispatcher: %w", err)
+	}
+	if err := m.Offers.Start(wctx); err != nil {
+		return fmt.Errorf("start offer engine: %w", err)
 	}
 	m.server = &http.Server{
 		Handler:           m.API.Handler(),
@@ -180,12 +230,23 @@ func (m *Main) close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	} else if m.ln != nil {
+		m.ln.Close()
 	}
 	if m.Appender != nil {
 		m.Appender.Stop()
 	}
 	if m.Runner != nil {
 		m.Runner.Stop()
+	}
+	if m.Identity != nil {
+		m.Identity.Stop()
+	}
+	if m.Dispatch != nil {
+		m.Dispatch.Stop()
+	}
+	if m.Offers != nil {
+		m.Offers.Stop()
 	}
 	if m.Webhooks != nil {
 		m.Webhooks.Stop()
@@ -282,7 +343,30 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlst
 		Synchronous:  cfg.SQLiteSynchronous,
 		Logger:       logger,
 		PollInterval: cfg.PollInterval,
+		PhoneRegion:  cfg.PhoneRegion,
 	})
+}
+
+// joinKey returns the key that signs the join page's CSRF tokens: the
+// configured secret, or a random key kept in the data directory (created
+// on first start, mode 0600) so that tokens survive restarts.
+func (m *Main) joinKey() ([]byte, error) {
+	if m.Config.JoinSecret != "" {
+		return []byte(m.Config.JoinSecret), nil
+	}
+	path := m.Config.JoinKeyPath()
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read join key: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	s := hex.EncodeToString(key)
+	if err := writeSecretFile(path, s+"\n"); err != nil {
+		return nil, fmt.Errorf("write join key: %w", err)
+	}
+	return []byte(s), nil
 }
 
 // loadConfig reads defaults, then the environment, then flags.

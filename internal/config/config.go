@@ -6,11 +6,15 @@ package config
 import (
 	"flag"
 	"fmt"
+	"math"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Config is the whole configuration of a Lianlu process.
@@ -53,6 +57,32 @@ type Config struct {
 	// SLAScanInterval is how often overdue handoffs are marked breached
 	// (default 30s); env LIANLU_SLA_SCAN_INTERVAL.
 	SLAScanInterval time.Duration
+	// BaseURL is the public address of this installation, used in the
+	// join URLs that store QR codes encode (<base-url>/j/<store>). Empty
+	// means http://<Addr>. Env LIANLU_BASE_URL; flag --base-url.
+	BaseURL string
+	// PhoneRegion is the ISO 3166 region in which phone numbers without a
+	// country code are read (default CN); env LIANLU_PHONE_REGION.
+	PhoneRegion string
+	// JoinSecret signs the join page's CSRF tokens. Empty means a random
+	// key kept in <data>/join.key (mode 0600); set it, the same on every
+	// node, when several nodes serve the page. Env LIANLU_JOIN_SECRET.
+	JoinSecret string
+	// DispatchDistanceWeight and DispatchLoadWeight rank the stores that
+	// may take an on-site request (default 0.7 and 0.3): the weighted sum
+	// of distance as a share of the store's radius and of that day's load
+	// as a share of its capacity, lowest first. Env
+	// LIANLU_DISPATCH_DISTANCE_WEIGHT, LIANLU_DISPATCH_LOAD_WEIGHT.
+	DispatchDistanceWeight float64
+	DispatchLoadWeight     float64
+	// DispatchAcceptSLA is how long a store has to accept an on-site
+	// request, in business time of its opening hours (default 2h); env
+	// LIANLU_DISPATCH_ACCEPT_SLA.
+	DispatchAcceptSLA time.Duration
+	// DispatchScanInterval is how often requests past their acceptance
+	// deadline are passed to the next store (default 30s); env
+	// LIANLU_DISPATCH_SCAN_INTERVAL.
+	DispatchScanInterval time.Duration
 }
 
 // Default returns the defaults.
@@ -69,6 +99,12 @@ func Default() Config {
 		ShutdownTimeout:   30 * time.Second,
 		PollInterval:      time.Second,
 		SLAScanInterval:   30 * time.Second,
+		PhoneRegion:       "CN",
+
+		DispatchDistanceWeight: 0.7,
+		DispatchLoadWeight:     0.3,
+		DispatchAcceptSLA:      2 * time.Hour,
+		DispatchScanInterval:   30 * time.Second,
 	}
 }
 
@@ -86,6 +122,9 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 	str("LIANLU_LOG_LEVEL", &c.LogLevel)
 	str("LIANLU_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
 	str("LIANLU_FLOWS", &c.FlowsFile)
+	str("LIANLU_BASE_URL", &c.BaseURL)
+	str("LIANLU_PHONE_REGION", &c.PhoneRegion)
+	str("LIANLU_JOIN_SECRET", &c.JoinSecret)
 	for key, dst := range map[string]*int64{"LIANLU_MAX_BODY_BYTES": &c.MaxBodyBytes, "LIANLU_MAX_EVENT_BODY_BYTES": &c.MaxEventBodyBytes} {
 		if v := getenv(key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -102,7 +141,17 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 		}
 		c.MaxBatchEvents = n
 	}
-	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval, "LIANLU_SLA_SCAN_INTERVAL": &c.SLAScanInterval} {
+	for key, dst := range map[string]*float64{"LIANLU_DISPATCH_DISTANCE_WEIGHT": &c.DispatchDistanceWeight, "LIANLU_DISPATCH_LOAD_WEIGHT": &c.DispatchLoadWeight} {
+		if v := getenv(key); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			*dst = f
+		}
+	}
+	for key, dst := range map[string]*time.Duration{"LIANLU_SHUTDOWN_TIMEOUT": &c.ShutdownTimeout, "LIANLU_POLL_INTERVAL": &c.PollInterval, "LIANLU_SLA_SCAN_INTERVAL": &c.SLAScanInterval,
+		"LIANLU_DISPATCH_ACCEPT_SLA": &c.DispatchAcceptSLA, "LIANLU_DISPATCH_SCAN_INTERVAL": &c.DispatchScanInterval} {
 		if v := getenv(key); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -124,6 +173,7 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.RegisterStorageFlags(fs)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (env LIANLU_ADDR)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public base URL of join links and QR codes, such as https://join.example.com (env LIANLU_BASE_URL)")
 	fs.StringVar(&c.FlowsFile, "flows", c.FlowsFile, "YAML file of flow definitions to store at start (env LIANLU_FLOWS)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
@@ -164,8 +214,38 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 || c.SLAScanInterval <= 0 {
 		return fmt.Errorf("shutdown timeout and poll interval must be positive")
 	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("--base-url must be an absolute http(s) URL without query, fragment or credentials, such as https://join.example.com")
+		}
+	}
+	if !phonenumbers.GetSupportedRegions()[c.PhoneRegion] {
+		return fmt.Errorf("LIANLU_PHONE_REGION %q is not an ISO 3166 region phone numbers are known for, such as CN", c.PhoneRegion)
+	}
+	if c.DispatchDistanceWeight < 0 || c.DispatchLoadWeight < 0 || c.DispatchDistanceWeight+c.DispatchLoadWeight <= 0 ||
+		math.IsNaN(c.DispatchDistanceWeight) || math.IsNaN(c.DispatchLoadWeight) {
+		return fmt.Errorf("dispatch weights must not be negative and must not both be zero")
+	}
+	if c.DispatchAcceptSLA <= 0 || c.DispatchScanInterval <= 0 {
+		return fmt.Errorf("the dispatch acceptance SLA and scan interval must be positive")
+	}
+	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
+		return fmt.Errorf("LIANLU_JOIN_SECRET must be at least 32 characters")
+	}
 	return nil
 }
+
+// PublicBaseURL is BaseURL without a trailing slash, or http://<Addr>.
+func (c *Config) PublicBaseURL() string {
+	if c.BaseURL != "" {
+		return strings.TrimRight(c.BaseURL, "/")
+	}
+	return "http://" + c.Addr
+}
+
+// JoinKeyPath is where the join page's generated signing key is kept.
+func (c *Config) JoinKeyPath() string { return filepath.Join(c.DataDir, "join.key") }
 
 // SQLitePath is the SQLite database file in the data directory.
 func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "lianlu.db") }

@@ -62,6 +62,13 @@ func TestValidate(t *testing.T) {
 		"batch":         func(c *Config) { c.MaxBatchEvents = 0 },
 		"scan interval": func(c *Config) { c.SLAScanInterval = 0 },
 		"shutdown":      func(c *Config) { c.ShutdownTimeout = -1 },
+		"base url":      func(c *Config) { c.BaseURL = "join.example.com" },
+		"base url qs":   func(c *Config) { c.BaseURL = "https://join.example.com/?x=1" },
+		"phone region":  func(c *Config) { c.PhoneRegion = "XX" },
+		"join secret":   func(c *Config) { c.JoinSecret = "short" },
+		"weights":       func(c *Config) { c.DispatchDistanceWeight, c.DispatchLoadWeight = 0, 0 },
+		"neg weight":    func(c *Config) { c.DispatchLoadWeight = -1 },
+		"accept sla":    func(c *Config) { c.DispatchAcceptSLA = 0 },
 	} {
 		c := Default()
 		mutate(&c)
@@ -73,5 +80,16 @@ func TestValidate(t *testing.T) {
 	c.DB = "postgres://u@h/db"
 	if err := c.Validate(); err != nil {
 		t.Errorf("postgres URL rejected: %v", err)
+	}
+	c = Default()
+	if err := c.LoadEnv(func(k string) string {
+		return map[string]string{"LIANLU_BASE_URL": "https://join.example.com/", "LIANLU_PHONE_REGION": "HK",
+			"LIANLU_DISPATCH_LOAD_WEIGHT": "0.5", "LIANLU_DISPATCH_ACCEPT_SLA": "90m"}[k]
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil || c.PublicBaseURL() != "https://join.example.com" || c.PhoneRegion != "HK" ||
+		c.DispatchLoadWeight != 0.5 || c.DispatchAcceptSLA.Minutes() != 90 {
+		t.Errorf("channel settings: %+v %v", c, err)
 	}
 }

@@ -70,12 +70,36 @@ func CompileValue(expr string) (*Program, error) {
 }
 
 func compile(expr string) (*Program, error) {
-	if strings.TrimSpace(expr) == "" {
-		return nil, lianlu.Errorf(lianlu.EINVALID, "empty expression")
-	}
 	env, err := celEnv()
 	if err != nil {
 		return nil, fmt.Errorf("build CEL environment: %w", err)
+	}
+	return compileIn(env, expr)
+}
+
+// CompileBoolIn compiles a boolean condition in another environment (other
+// variables than event), with the same limits on size and cost as flow
+// conditions; evaluate it with EvalBoolVars. Returns EINVALID when expr
+// does not compile or is not boolean. Build env with
+// cel.ParserExpressionSizeLimit(MaxExpressionLength).
+func CompileBoolIn(env *cel.Env, expr string) (*Program, error) {
+	p, err := compileIn(env, expr)
+	if err != nil {
+		return nil, err
+	}
+	if p.out.Kind() != types.BoolKind {
+		return nil, lianlu.Errorf(lianlu.EINVALID, "must be a boolean expression, not %s", p.out)
+	}
+	return p, nil
+}
+
+// EvalBoolVars evaluates a program compiled with CompileBoolIn on the
+// variables of its environment. Errors are as for Eval.
+func (p *Program) EvalBoolVars(vars map[string]any) (bool, error) { return p.evalBool(vars) }
+
+func compileIn(env *cel.Env, expr string) (*Program, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, lianlu.Errorf(lianlu.EINVALID, "empty expression")
 	}
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
@@ -152,11 +176,21 @@ func (p *Program) evalValue(vars map[string]any) (any, error) {
 
 // activation is the input of every program: the event as a map.
 func activation(e lianlu.Event) (map[string]any, error) {
+	ev, err := EventValue(e)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"event": ev}, nil
+}
+
+// EventValue is an event as expressions see it: a map of its envelope
+// fields with data decoded (see the package documentation).
+func EventValue(e lianlu.Event) (map[string]any, error) {
 	data, err := decodeData(e.Data)
 	if err != nil {
 		return nil, fmt.Errorf("decode data of event %s: %w", e.ID, err)
 	}
-	return map[string]any{"event": map[string]any{
+	return map[string]any{
 		"seq":            e.Seq,
 		"id":             e.ID,
 		"source":         e.Source,
@@ -170,8 +204,12 @@ func activation(e lianlu.Event) (map[string]any, error) {
 		"causation_id":   e.CausationID,
 		"dataschema":     e.DataSchema,
 		"data":           data,
-	}}, nil
+	}, nil
 }
+
+// DecodeJSON decodes JSON as expressions see it (see decodeData); empty
+// input is an empty map.
+func DecodeJSON(raw json.RawMessage) (any, error) { return decodeData(raw) }
 
 // decodeData decodes an event's JSON payload, with numbers as int64 when
 // integral and float64 otherwise, so that CEL comparisons with int literals

@@ -253,14 +253,7 @@ func (r *Runner) evaluateBreach(ctx context.Context, tx *sqlstore.Tx, h *lianlu.
 
 // appendHandoffEvent appends handoff.* owned by the receiving department.
 func (r *Runner) appendHandoffEvent(ctx context.Context, tx *sqlstore.Tx, typ string, h lianlu.Handoff) error {
-	b, err := json.Marshal(h)
-	if err != nil {
-		return err
-	}
-	id := sqlstore.HandoffSubject(h.ID) + "/" + strings.TrimPrefix(typ, "handoff.")
-	_, err = sqlstore.AppendEvents(ctx, tx, []lianlu.Event{{ID: id, Source: sqlstore.CommandSource, Type: typ, Subject: sqlstore.HandoffSubject(h.ID),
-		Department: h.ToDepartment, Actor: "flow:" + h.Flow, Time: tx.Now(), Data: b}})
-	return err
+	return sqlstore.AppendHandoffEventTx(ctx, tx, typ, h, "flow:"+h.Flow)
 }
 
 // handle is the consumer's handler.

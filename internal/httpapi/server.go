@@ -68,6 +68,17 @@ type Config struct {
 	Heartbeat time.Duration
 	// Version is reported by /healthz.
 	Version string
+	// Stores manages stores; Members members, identities and timelines.
+	Stores  lianlu.StoreService
+	Members lianlu.MemberService
+	// BaseURL is the public base of join URLs (QR codes).
+	BaseURL string
+	// Join, when set, serves the public join page under /j/.
+	Join http.Handler
+	// Dispatch sends on-site service requests to stores.
+	Dispatch lianlu.DispatchService
+	// Offers manages offer rules and reads sends and coupons.
+	Offers lianlu.OfferService
 }
 
 // Server is the HTTP API.
@@ -214,8 +225,15 @@ func NewServer(cfg Config) *Server {
 			Route{Method: "POST", Path: "/v1/" + call, handler: s.handleSegment(call), MaxBody: int64(cfg.SegmentLimits.MaxRequestBytes)},
 			Route{Method: "OPTIONS", Path: "/v1/" + call, handler: s.handleCollectorPreflight})
 	}
+	s.routes = append(s.routes, s.storeRoutes()...)
+	s.routes = append(s.routes, s.memberRoutes()...)
+	s.routes = append(s.routes, s.dispatchRoutes()...)
+	s.routes = append(s.routes, s.offerRoutes()...)
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.adapt(rt))
+	}
+	if cfg.Join != nil {
+		s.mux.Handle("/j/", cfg.Join)
 	}
 	s.mux.Handle("GET /metrics", s.metrics.handler(cfg.Registry))
 	// Anything else under /api is a problem document, not the mux's text;

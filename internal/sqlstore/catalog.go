@@ -203,35 +203,43 @@ func (s *CatalogService) UpsertLocation(ctx context.Context, l lianlu.Location) 
 	}
 	var result lianlu.UpsertResult
 	err := s.db.WithTx(ctx, func(tx *Tx) error {
-		d := tx.db.dialect
-		old, err := findLocationByCode(ctx, tx, l.Code)
-		switch {
-		case lianlu.ErrorCode(err) == lianlu.ENOTFOUND:
-			l.CreatedAt, l.UpdatedAt = tx.now, tx.now
-			if err := tx.queryRow(ctx, `INSERT INTO locations (code, kind, name, address, lat, lng, timezone, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-				l.Code, l.Kind, l.Name, l.Address, l.Lat, l.Lng, l.Timezone, l.Active, d.timeArg(tx.now), d.timeArg(tx.now)).Scan(&l.ID); err != nil {
-				return fmt.Errorf("insert location: %w", mapError(err))
-			}
-			result = lianlu.UpsertCreated
-		case err != nil:
-			return err
-		case old.Kind != l.Kind:
-			return lianlu.Invalid(lianlu.FieldError{Field: "kind", Message: "a location's kind cannot change (it is " + old.Kind + ")"})
-		case old.Name == l.Name && old.Address == l.Address && sameFloat(old.Lat, l.Lat) && sameFloat(old.Lng, l.Lng) &&
-			old.Timezone == l.Timezone && old.Active == l.Active:
-			l, result = old, lianlu.UpsertUnchanged
-			return nil
-		default:
-			l.ID, l.CreatedAt, l.UpdatedAt = old.ID, old.CreatedAt, tx.now
-			if _, err := tx.exec(ctx, `UPDATE locations SET name = ?, address = ?, lat = ?, lng = ?, timezone = ?, active = ?, updated_at = ? WHERE id = ?`,
-				l.Name, l.Address, l.Lat, l.Lng, l.Timezone, l.Active, d.timeArg(tx.now), l.ID); err != nil {
-				return fmt.Errorf("update location: %w", err)
-			}
-			result = lianlu.UpsertUpdated
-		}
-		_, err = appendCommandEvent(ctx, tx, "location.upserted", "location/"+l.Code, LocationDepartment(l.Kind), "", l)
+		var err error
+		l, result, err = upsertLocationTx(ctx, tx, l)
 		return err
 	})
+	return l, result, err
+}
+
+// upsertLocationTx creates or updates a validated location in tx and
+// appends location.upserted when it changed.
+func upsertLocationTx(ctx context.Context, tx *Tx, l lianlu.Location) (lianlu.Location, lianlu.UpsertResult, error) {
+	var result lianlu.UpsertResult
+	d := tx.db.dialect
+	old, err := findLocationByCode(ctx, tx, l.Code)
+	switch {
+	case lianlu.ErrorCode(err) == lianlu.ENOTFOUND:
+		l.CreatedAt, l.UpdatedAt = tx.now, tx.now
+		if err := tx.queryRow(ctx, `INSERT INTO locations (code, kind, name, address, lat, lng, timezone, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			l.Code, l.Kind, l.Name, l.Address, l.Lat, l.Lng, l.Timezone, l.Active, d.timeArg(tx.now), d.timeArg(tx.now)).Scan(&l.ID); err != nil {
+			return l, "", fmt.Errorf("insert location: %w", mapError(err))
+		}
+		result = lianlu.UpsertCreated
+	case err != nil:
+		return l, "", err
+	case old.Kind != l.Kind:
+		return l, "", lianlu.Invalid(lianlu.FieldError{Field: "kind", Message: "a location's kind cannot change (it is " + old.Kind + ")"})
+	case old.Name == l.Name && old.Address == l.Address && sameFloat(old.Lat, l.Lat) && sameFloat(old.Lng, l.Lng) &&
+		old.Timezone == l.Timezone && old.Active == l.Active:
+		return old, lianlu.UpsertUnchanged, nil
+	default:
+		l.ID, l.CreatedAt, l.UpdatedAt = old.ID, old.CreatedAt, tx.now
+		if _, err := tx.exec(ctx, `UPDATE locations SET name = ?, address = ?, lat = ?, lng = ?, timezone = ?, active = ?, updated_at = ? WHERE id = ?`,
+			l.Name, l.Address, l.Lat, l.Lng, l.Timezone, l.Active, d.timeArg(tx.now), l.ID); err != nil {
+			return l, "", fmt.Errorf("update location: %w", err)
+		}
+		result = lianlu.UpsertUpdated
+	}
+	_, err = appendCommandEvent(ctx, tx, "location.upserted", "location/"+l.Code, LocationDepartment(l.Kind), "", l)
 	return l, result, err
 }
 

@@ -44,6 +44,9 @@ type Options struct {
 	// another node appended (in-process appends wake them at once).
 	// Default 1s.
 	PollInterval time.Duration
+	// PhoneRegion is the ISO 3166 region in which phone numbers without a
+	// country code are read (default CN).
+	PhoneRegion string
 }
 
 // DB is a handle to the database with a writer pool, a reader pool and the
@@ -55,6 +58,8 @@ type DB struct {
 	now     func() time.Time
 	logger  *slog.Logger
 	poll    time.Duration
+	// phoneRegion reads national phone numbers (Options.PhoneRegion).
+	phoneRegion string
 
 	// appendedTotal counts events appended by this process.
 	appendedTotal atomic.Int64
@@ -74,7 +79,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		logger: opts.Logger,
 		poll:   opts.PollInterval,
 		notify: make(chan struct{}),
-		rebind: map[string]string{},
+
+		phoneRegion: opts.PhoneRegion,
+		rebind:      map[string]string{},
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -84,6 +91,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if db.poll <= 0 {
 		db.poll = time.Second
+	}
+	if db.phoneRegion == "" {
+		db.phoneRegion = DefaultPhoneRegion
 	}
 	readConns := opts.ReadConns
 	if readConns <= 0 {

@@ -299,6 +299,15 @@ func (s *EventService) FindEventBySeq(ctx context.Context, seq int64) (lianlu.Ev
 	return e, nil
 }
 
+// FindEventBySeqTx reads the event at seq in tx, or ENOTFOUND.
+func FindEventBySeqTx(ctx context.Context, tx *Tx, seq int64) (lianlu.Event, error) {
+	e, err := scanEvent(tx.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE seq = ?`, seq))
+	if err != nil {
+		return e, fmt.Errorf("find event %d: %w", seq, mapError(err))
+	}
+	return e, nil
+}
+
 // MaxSeq returns the highest committed seq.
 func (s *EventService) MaxSeq(ctx context.Context) (int64, error) {
 	var n *int64

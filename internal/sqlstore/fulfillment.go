@@ -9,7 +9,7 @@ import (
 	"strconv"
 
 	"github.com/lianlu/lianlu"
-	"github.com/lianlu/lianlu/internal/dispatch"
+	"github.com/lianlu/lianlu/internal/geo"
 )
 
 // FulfillmentService implements lianlu.FulfillmentService.
@@ -138,7 +138,7 @@ func chooseLocation(ctx context.Context, tx *Tx, o lianlu.Order) (lianlu.Locatio
 	for i := range cands {
 		c := &cands[i]
 		if hasCoords && c.loc.Lat != nil {
-			c.distance = dispatch.DistanceKm(*o.ShipTo.Lat, *o.ShipTo.Lng, *c.loc.Lat, *c.loc.Lng)
+			c.distance = geo.DistanceKm(*o.ShipTo.Lat, *o.ShipTo.Lng, *c.loc.Lat, *c.loc.Lng)
 		}
 		c.complete = true
 		for _, l := range o.Lines {

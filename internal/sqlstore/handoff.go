@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lianlu/lianlu"
@@ -98,6 +99,20 @@ func UpdateHandoffTx(ctx context.Context, tx *Tx, h lianlu.Handoff) error {
 		return fmt.Errorf("update handoff %d: %w", h.ID, err)
 	}
 	return nil
+}
+
+// AppendHandoffEventTx appends a handoff.* event (handoff.opened,
+// handoff.breached, …) about h, owned by the receiving department. Its id is
+// the handoff and the change, so each change is recorded once.
+func AppendHandoffEventTx(ctx context.Context, tx *Tx, typ string, h lianlu.Handoff, actor string) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	id := HandoffSubject(h.ID) + "/" + strings.TrimPrefix(typ, "handoff.")
+	_, err = AppendEvents(ctx, tx, []lianlu.Event{{ID: id, Source: CommandSource, Type: typ, Subject: HandoffSubject(h.ID),
+		Department: h.ToDepartment, Actor: actor, Time: tx.now, Data: b}})
+	return err
 }
 
 // FindRelatedHandoffsTx returns the unfinished handoffs about subject:

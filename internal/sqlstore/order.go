@@ -61,8 +61,8 @@ func validatePlacement(p *lianlu.OrderPlacement) []lianlu.FieldError {
 			errs = append(errs, lianlu.FieldError{Field: "ship_to.lat", Message: "lat (−90…90) and lng (−180…180) go together"})
 		}
 	}
-	if p.Coupon != "" {
-		errs = append(errs, lianlu.FieldError{Field: "coupon", Message: "coupons are redeemed through offers, which are not enabled yet"})
+	if len(p.Coupon) > 64 {
+		errs = append(errs, lianlu.FieldError{Field: "coupon", Message: "at most 64 bytes"})
 	}
 	if len(p.Lines) == 0 {
 		errs = append(errs, lianlu.FieldError{Field: "lines", Message: "at least one line"})
@@ -133,6 +133,7 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 		}
 	}
 	productIDs := make([]int64, len(p.Lines))
+	var catalogueTotal lianlu.Money // lines at catalogue price, which a tier lowers
 	for i, l := range p.Lines {
 		prod, err := findProductBySKU(ctx, tx, l.SKU)
 		switch {
@@ -157,6 +158,9 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 		line := lianlu.OrderLine{SKU: l.SKU, Qty: l.Qty, UnitPrice: price, LineTotal: price * lianlu.Money(l.Qty)}
 		o.Lines = append(o.Lines, line)
 		o.Total += line.LineTotal
+		if l.UnitPrice == 0 {
+			catalogueTotal += line.LineTotal
+		}
 	}
 	if p.Member != nil {
 		id, err := resolveMemberTx(ctx, tx, *p.Member, "member.")
@@ -170,6 +174,25 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 	if len(errs) > 0 {
 		return o, false, lianlu.Invalid(errs...)
 	}
+	if o.MemberID != 0 {
+		pct, err := memberTierDiscountTx(ctx, tx, o.MemberID)
+		if err != nil {
+			return o, false, err
+		}
+		o.Discount = catalogueTotal * lianlu.Money(pct) / 100
+	}
+	var coupon lianlu.Coupon
+	var couponDiscount lianlu.Money
+	if p.Coupon != "" {
+		var err error
+		if coupon, err = checkCouponTx(ctx, tx, p.Coupon, o.MemberID, o.Total-o.Discount, tx.now); err != nil {
+			return o, false, err
+		}
+		o.Coupon = coupon.Code
+		couponDiscount = min(coupon.ValueOff, o.Total-o.Discount)
+		o.Discount += couponDiscount
+	}
+	o.Total -= o.Discount
 	var shipTo any
 	if o.ShipTo != nil {
 		b, _ := json.Marshal(o.ShipTo)
@@ -180,10 +203,15 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 		member = o.MemberID
 	}
 	d := tx.db.dialect
-	if err := tx.queryRow(ctx, `INSERT INTO orders (external_id, channel, store_id, member_id, coupon, ship_to, total_minor, status, placed_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		o.ExternalID, o.Channel, storeID, member, nullString(o.Coupon), shipTo, int64(o.Total), o.Status, d.timeArg(o.PlacedAt), d.timeArg(tx.now)).Scan(&o.ID); err != nil {
+	if err := tx.queryRow(ctx, `INSERT INTO orders (external_id, channel, store_id, member_id, coupon, ship_to, total_minor, discount_minor, status, placed_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		o.ExternalID, o.Channel, storeID, member, nullString(o.Coupon), shipTo, int64(o.Total), int64(o.Discount), o.Status, d.timeArg(o.PlacedAt), d.timeArg(tx.now)).Scan(&o.ID); err != nil {
 		return o, false, fmt.Errorf("insert order: %w", mapError(err))
+	}
+	if o.Coupon != "" {
+		if err := redeemCouponTx(ctx, tx, coupon, o.ID, couponDiscount); err != nil {
+			return o, false, err
+		}
 	}
 	for i, l := range o.Lines {
 		if _, err := tx.exec(ctx, `INSERT INTO order_lines (order_id, line_no, product_id, qty, unit_price_minor) VALUES (?, ?, ?, ?, ?)`,
@@ -209,7 +237,7 @@ func orderIDByExternal(ctx context.Context, tx *Tx, externalID string) (int64, e
 	return id, err
 }
 
-const orderColumns = `o.id, o.external_id, o.channel, l.code, o.member_id, o.coupon, o.ship_to, o.total_minor, o.status, o.placed_at, o.updated_at`
+const orderColumns = `o.id, o.external_id, o.channel, l.code, o.member_id, o.coupon, o.ship_to, o.total_minor, o.discount_minor, o.status, o.placed_at, o.updated_at`
 
 const orderFrom = ` FROM orders o LEFT JOIN locations l ON l.id = o.store_id`
 
@@ -218,12 +246,12 @@ func scanOrder(r rowScanner) (lianlu.Order, error) {
 	var store, coupon *string
 	var member *int64
 	var shipTo []byte
-	var total int64
-	if err := r.Scan(&o.ID, &o.ExternalID, &o.Channel, &store, &member, &coupon, &shipTo, &total, &o.Status,
+	var total, discount int64
+	if err := r.Scan(&o.ID, &o.ExternalID, &o.Channel, &store, &member, &coupon, &shipTo, &total, &discount, &o.Status,
 		sqlTime{&o.PlacedAt}, sqlTime{&o.UpdatedAt}); err != nil {
 		return o, err
 	}
-	o.Store, o.Coupon, o.Total = deref(store), deref(coupon), lianlu.Money(total)
+	o.Store, o.Coupon, o.Total, o.Discount = deref(store), deref(coupon), lianlu.Money(total), lianlu.Money(discount)
 	if member != nil {
 		o.MemberID = *member
 	}

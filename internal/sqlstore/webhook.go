@@ -653,17 +653,9 @@ func EnqueueDeliveryTx(ctx context.Context, tx *Tx, d DirectDelivery) (int64, er
 // empty sends it unsigned. The first 2xx appends webhook.delivered with
 // data.handoff_id = handoffID.
 func (s *WebhookService) EnqueueFlowWebhook(ctx context.Context, tx *Tx, url, secretRef string, e lianlu.Event, handoffID int64) error {
-	var secret string
-	if secretRef != "" {
-		id, err := strconv.ParseInt(strings.TrimPrefix(secretRef, "webhook/"), 10, 64)
-		if err != nil || id < 1 {
-			return lianlu.Invalid(lianlu.FieldError{Field: "secret_ref", Message: "must name a webhook by id, such as webhook/12"})
-		}
-		if err := tx.queryRow(ctx, `SELECT secret FROM webhooks WHERE id = ? AND status = 'active'`, id).Scan(&secret); isNotFound(err) {
-			return lianlu.Invalid(lianlu.FieldError{Field: "secret_ref", Message: "no active webhook " + strconv.FormatInt(id, 10)})
-		} else if err != nil {
-			return fmt.Errorf("webhook.post: secret: %w", err)
-		}
+	secret, err := WebhookSecretTx(ctx, tx, secretRef)
+	if err != nil {
+		return err
 	}
 	payload, err := json.Marshal(collect.NewCloudEvent(e))
 	if err != nil {
@@ -677,6 +669,26 @@ func (s *WebhookService) EnqueueFlowWebhook(ctx context.Context, tx *Tx, url, se
 	}
 	tx.OnCommit(s.signal)
 	return nil
+}
+
+// WebhookSecretTx returns the current signing secret of the active webhook
+// subscription secretRef names by id ("12" or "webhook/12"); empty for an
+// empty ref. EINVALID naming secret_ref for a bad or unknown one.
+func WebhookSecretTx(ctx context.Context, tx *Tx, secretRef string) (string, error) {
+	if secretRef == "" {
+		return "", nil
+	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(secretRef, "webhook/"), 10, 64)
+	if err != nil || id < 1 {
+		return "", lianlu.Invalid(lianlu.FieldError{Field: "secret_ref", Message: "must name a webhook by id, such as webhook/12"})
+	}
+	var secret string
+	if err := tx.queryRow(ctx, `SELECT secret FROM webhooks WHERE id = ? AND status = 'active'`, id).Scan(&secret); isNotFound(err) {
+		return "", lianlu.Invalid(lianlu.FieldError{Field: "secret_ref", Message: "no active webhook " + strconv.FormatInt(id, 10)})
+	} else if err != nil {
+		return "", fmt.Errorf("webhook secret: %w", err)
+	}
+	return secret, nil
 }
 
 func randomHex(n int) string {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,17 +23,29 @@ func NewWorkOrderService(db *DB) *WorkOrderService { return &WorkOrderService{db
 var _ lianlu.WorkOrderService = (*WorkOrderService)(nil)
 
 const workOrderColumns = `w.id, w.kind, w.priority, w.status, w.department, l.code, w.assignee, w.title, w.subject, w.ref,
-	w.resolution_code, w.resolution_note, w.created_at, w.updated_at, w.accepted_at, w.resolved_at`
+	w.resolution_code, w.resolution_note, w.created_at, w.updated_at, w.accepted_at, w.resolved_at, w.member_id, w.service_date, w.dispatch, w.flagged`
 
 const workOrderFrom = ` FROM work_orders w LEFT JOIN locations l ON l.id = w.store_id`
 
 func scanWorkOrder(r rowScanner) (lianlu.WorkOrder, error) {
 	var w lianlu.WorkOrder
-	var store, assignee, subject, ref, code, note *string
+	var store, assignee, subject, ref, code, note, date *string
+	var member *int64
+	var dispatch []byte
 	err := r.Scan(&w.ID, &w.Kind, &w.Priority, &w.Status, &w.Department, &store, &assignee, &w.Title, &subject, &ref,
-		&code, &note, sqlTime{&w.CreatedAt}, sqlTime{&w.UpdatedAt}, nullTime{&w.AcceptedAt}, nullTime{&w.ResolvedAt})
+		&code, &note, sqlTime{&w.CreatedAt}, sqlTime{&w.UpdatedAt}, nullTime{&w.AcceptedAt}, nullTime{&w.ResolvedAt}, &member, &date, &dispatch, &w.Flagged)
+	if err != nil {
+		return w, err
+	}
 	w.Store, w.Assignee, w.Subject, w.Ref, w.ResolutionCode, w.ResolutionNote = deref(store), deref(assignee), deref(subject), deref(ref), deref(code), deref(note)
-	return w, err
+	w.MemberID, w.ServiceDate = derefInt(member), deref(date)
+	if dispatch != nil {
+		w.Dispatch = &lianlu.DispatchDecision{}
+		if err := json.Unmarshal(dispatch, w.Dispatch); err != nil {
+			return w, fmt.Errorf("decode dispatch: %w", err)
+		}
+	}
+	return w, nil
 }
 
 func findWorkOrder(ctx context.Context, tx *Tx, id int64) (lianlu.WorkOrder, error) {
@@ -126,10 +139,22 @@ func CreateWorkOrderTx(ctx context.Context, tx *Tx, w lianlu.WorkOrder) (lianlu.
 	if storeID != 0 {
 		store = storeID
 	}
-	if err := tx.queryRow(ctx, `INSERT INTO work_orders (kind, priority, status, department, store_id, assignee, title, subject, ref, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	var dispatch, member any
+	if w.Dispatch != nil {
+		b, err := json.Marshal(w.Dispatch)
+		if err != nil {
+			return lianlu.WorkOrder{}, err
+		}
+		dispatch = string(b)
+	}
+	if w.MemberID != 0 {
+		member = w.MemberID
+	}
+	if err := tx.queryRow(ctx, `INSERT INTO work_orders (kind, priority, status, department, store_id, assignee, title, subject, ref, created_at, updated_at,
+		member_id, service_date, dispatch, flagged)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		w.Kind, w.Priority, w.Status, w.Department, store, nullString(w.Assignee), w.Title, nullString(w.Subject), nullString(w.Ref),
-		d.timeArg(tx.now), d.timeArg(tx.now)).Scan(&w.ID); err != nil {
+		d.timeArg(tx.now), d.timeArg(tx.now), member, nullString(w.ServiceDate), dispatch, w.Flagged).Scan(&w.ID); err != nil {
 		return lianlu.WorkOrder{}, fmt.Errorf("insert work order: %w", mapError(err))
 	}
 	if err := appendWorkOrderEvent(ctx, tx, "workorder.created", w); err != nil {

@@ -1,11 +1,12 @@
-// Package dispatch decides where work goes by place: which warehouse ships
-// an order, which store serves an on-site request.
-package dispatch
+// Package geo holds the geography that choosing places needs: great-circle
+// distances for the nearest warehouse (fulfillment) and the nearest store
+// (internal/dispatch).
+package geo
 
 import "math"
 
-// earthRadiusKm is the mean Earth radius.
-const earthRadiusKm = 6371.0088
+// EarthRadiusKm is the mean Earth radius.
+const EarthRadiusKm = 6371.0088
 
 // DistanceKm is the great-circle (haversine) distance between two points
 // given in degrees.
@@ -14,5 +15,5 @@ func DistanceKm(lat1, lng1, lat2, lng2 float64) float64 {
 	dLat := (lat2 - lat1) * rad
 	dLng := (lng2 - lng1) * rad
 	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
-	return 2 * earthRadiusKm * math.Asin(math.Min(1, math.Sqrt(a)))
+	return 2 * EarthRadiusKm * math.Asin(math.Min(1, math.Sqrt(a)))
 }

@@ -1,0 +1,309 @@
+// Package join serves the public membership join page that store QR codes
+// point at: GET /j/{store} shows a mobile-first form in Chinese or English,
+// POST /j/{store} joins the visitor (phone number and marketing consent) and
+// shows her inbox of offers. It also renders the QR codes themselves.
+//
+// The page is public, so it defends itself: a signed double-submit CSRF
+// token (an HMAC of a random cookie value under a server key), per-IP and
+// per-phone rate limits with bounded memory, strict security headers and a
+// small body limit. Its templates and messages are its own (templates/ and
+// i18n.go), apart from the console's.
+package join
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/sqlstore"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Inbox reads the offers stored for a member (the offers capability's
+// inbox channel).
+type Inbox interface {
+	InboxFor(ctx context.Context, memberID int64, limit int) ([]lianlu.InboxMessage, error)
+}
+
+// Config configures the join page. Zero limits take the defaults.
+type Config struct {
+	Members lianlu.MemberService
+	Stores  lianlu.StoreService
+	// Inbox, when set, shows the member's offers after she joins.
+	Inbox Inbox
+	// Key signs CSRF tokens; at least 32 bytes (required).
+	Key []byte
+	// PhoneRegion reads national phone numbers for the per-phone limit
+	// (default CN).
+	PhoneRegion string
+	// SecureCookie marks the CSRF cookie Secure (serve over https).
+	SecureCookie bool
+	// IPRate and IPBurst limit joins per client IP (default 10 a minute,
+	// bursts of 5).
+	IPRate  rate.Limit
+	IPBurst int
+	// PhoneRate and PhoneBurst limit joins per phone number (default 5 an
+	// hour, bursts of 3).
+	PhoneRate  rate.Limit
+	PhoneBurst int
+	// MaxTracked bounds the IPs and phones each limiter remembers (default
+	// 10,000).
+	MaxTracked int
+	Logger     *slog.Logger
+	// Now is the limiters' clock (default time.Now).
+	Now func() time.Time
+}
+
+// Handler serves /j/{store}.
+type Handler struct {
+	cfg    Config
+	tmpl   *template.Template
+	mux    *http.ServeMux
+	ips    *limiterSet
+	phones *limiterSet
+}
+
+// cookieName holds the CSRF nonce.
+const cookieName = "lianlu_join"
+
+// maxFormBytes bounds a join form body.
+const maxFormBytes = 4 << 10
+
+// New checks the configuration and parses the templates.
+func New(cfg Config) (*Handler, error) {
+	if len(cfg.Key) < 32 {
+		return nil, lianlu.Errorf(lianlu.EINVALID, "join: the CSRF key must be at least 32 bytes")
+	}
+	if cfg.Members == nil || cfg.Stores == nil {
+		return nil, lianlu.Errorf(lianlu.EINVALID, "join: members and stores are required")
+	}
+	if cfg.PhoneRegion == "" {
+		cfg.PhoneRegion = sqlstore.DefaultPhoneRegion
+	}
+	if cfg.IPRate <= 0 {
+		cfg.IPRate, cfg.IPBurst = rate.Every(6*time.Second), 5
+	}
+	if cfg.PhoneRate <= 0 {
+		cfg.PhoneRate, cfg.PhoneBurst = rate.Every(12*time.Minute), 3
+	}
+	if cfg.IPBurst <= 0 {
+		cfg.IPBurst = 1
+	}
+	if cfg.PhoneBurst <= 0 {
+		cfg.PhoneBurst = 1
+	}
+	if cfg.MaxTracked <= 0 {
+		cfg.MaxTracked = 10_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	t, err := template.New("join.html").Funcs(template.FuncMap{"t": func(m map[string]string, k string) string { return m[k] }}).
+		ParseFS(templateFS, "templates/join.html")
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: cfg, tmpl: t, mux: http.NewServeMux(),
+		ips: newLimiterSet(cfg.IPRate, cfg.IPBurst, cfg.MaxTracked), phones: newLimiterSet(cfg.PhoneRate, cfg.PhoneBurst, cfg.MaxTracked)}
+	h.mux.HandleFunc("GET /j/{store}", h.get)
+	h.mux.HandleFunc("POST /j/{store}", h.post)
+	return h, nil
+}
+
+// ServeHTTP serves the join page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+// page is the template's data.
+type page struct {
+	Lang      string
+	T         map[string]string
+	Switch    string // URL of the page in the other language
+	SwitchTo  string // name of the other language
+	Store     lianlu.Store
+	Staff     string
+	CSRF      string
+	Phone     string
+	Consent   bool
+	Error     string
+	Done      bool
+	First     bool
+	Offers    []lianlu.InboxMessage
+	HasOffers bool
+}
+
+func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, st lianlu.Store) page {
+	lang := chooseLang(r)
+	p := page{Lang: lang, T: messages[lang], Store: st, Staff: r.URL.Query().Get("s")}
+	if r.Method == http.MethodPost {
+		p.Staff = r.PostFormValue("s")
+	}
+	other := langEN
+	if lang == langEN {
+		other = langZH
+	}
+	q := r.URL.Query()
+	q.Set("lang", other)
+	if p.Staff != "" {
+		q.Set("s", p.Staff)
+	}
+	p.Switch = "/j/" + st.Code + "?" + q.Encode()
+	p.SwitchTo = messages[other]["language_name"]
+	p.CSRF = h.csrfToken(w, r)
+	return p
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := h.tmpl.Execute(w, p); err != nil {
+		h.cfg.Logger.Error("join page template failed", slog.Any("error", err))
+	}
+}
+
+func (h *Handler) store(w http.ResponseWriter, r *http.Request) (lianlu.Store, bool) {
+	st, err := h.cfg.Stores.FindStoreByCode(r.Context(), r.PathValue("store"))
+	if err == nil && st.Active {
+		return st, true
+	}
+	if err != nil && lianlu.ErrorCode(err) != lianlu.ENOTFOUND {
+		h.cfg.Logger.Error("join page: find store", slog.Any("error", err))
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return st, false
+	}
+	lang := chooseLang(r)
+	h.render(w, http.StatusNotFound, page{Lang: lang, T: messages[lang], Error: messages[lang]["err_store"]})
+	return st, false
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	st, ok := h.store(w, r)
+	if !ok {
+		return
+	}
+	h.render(w, http.StatusOK, h.newPage(w, r, st))
+}
+
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	st, ok := h.store(w, r)
+	if !ok {
+		return
+	}
+	valid := h.checkCSRF(r)
+	p := h.newPage(w, r, st)
+	p.Phone, p.Consent = strings.TrimSpace(r.PostFormValue("phone")), r.PostFormValue("consent") != ""
+	fail := func(status int, key string) {
+		p.Error = p.T[key]
+		h.render(w, status, p)
+	}
+	if !valid {
+		fail(http.StatusForbidden, "err_csrf")
+		return
+	}
+	now := h.cfg.Now()
+	if !h.ips.allow(clientIP(r), now) {
+		w.Header().Set("Retry-After", "60")
+		fail(http.StatusTooManyRequests, "err_rate")
+		return
+	}
+	phone, err := sqlstore.NormalizePhone(p.Phone, h.cfg.PhoneRegion)
+	if err != nil {
+		fail(http.StatusBadRequest, "err_phone")
+		return
+	}
+	if !h.phones.allow(phone, now) {
+		w.Header().Set("Retry-After", "600")
+		fail(http.StatusTooManyRequests, "err_rate")
+		return
+	}
+	ctx := lianlu.NewContextWithPrincipal(r.Context(), lianlu.Principal{Name: "join:" + st.Code, Department: lianlu.DeptStores, Role: lianlu.RoleOperator})
+	res, err := h.cfg.Members.Join(ctx, lianlu.JoinRequest{Store: st.Code, Staff: p.Staff, Phone: phone, Consent: p.Consent, Locale: p.Lang})
+	switch {
+	case lianlu.ErrorCode(err) == lianlu.EINVALID:
+		fail(http.StatusBadRequest, "err_phone")
+		return
+	case err != nil:
+		h.cfg.Logger.Error("join failed", slog.String("store", st.Code), slog.Any("error", err))
+		fail(http.StatusServiceUnavailable, "err_unavailable")
+		return
+	}
+	p.Done, p.First, p.Phone = true, res.First, ""
+	if h.cfg.Inbox != nil {
+		if p.Offers, err = h.cfg.Inbox.InboxFor(ctx, res.Member.ID, 20); err != nil {
+			h.cfg.Logger.Error("join page: inbox", slog.Any("error", err))
+		}
+		p.HasOffers = len(p.Offers) > 0
+	}
+	h.render(w, http.StatusOK, p)
+}
+
+// csrfToken returns the form token for the request's nonce cookie, setting
+// a new cookie when there is none.
+func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	nonce := ""
+	if c, err := r.Cookie(cookieName); err == nil && len(c.Value) == 22 {
+		nonce = c.Value
+	} else {
+		b := make([]byte, 16)
+		rand.Read(b)
+		nonce = base64.RawURLEncoding.EncodeToString(b)
+		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: nonce, Path: "/j/", HttpOnly: true, Secure: h.cfg.SecureCookie,
+			SameSite: http.SameSiteLaxMode, MaxAge: 86400})
+	}
+	return h.sign(nonce)
+}
+
+func (h *Handler) sign(nonce string) string {
+	m := hmac.New(sha256.New, h.cfg.Key)
+	m.Write([]byte("join-csrf|" + nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF verifies the double-submit token: the form's token must be the
+// server's signature of the cookie's nonce, which another site can neither
+// read nor forge.
+func (h *Handler) checkCSRF(r *http.Request) bool {
+	c, err := r.Cookie(cookieName)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	return hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(h.sign(c.Value)))
+}
+
+// clientIP is the peer address. Behind a proxy every visitor shares the
+// proxy's address; the per-phone limit still applies per visitor.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,183 @@
+package join
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
+)
+
+func newTestServer(t *testing.T, tweak func(*Config)) *httptest.Server {
+	t.Helper()
+	db := sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{})
+	stores := sqlstore.NewStoreService(db)
+	ctx := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{Name: "t", Department: "stores", Role: lianlu.RoleAdmin})
+	name := "Jing'an <flagship>"
+	if _, _, err := stores.CreateStore(ctx, lianlu.StoreInput{Code: "SH-01", Name: &name, Staff: []lianlu.StaffMember{{Code: "E1", Name: "Amy"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Members: sqlstore.NewMemberService(db), Stores: stores, Key: []byte(strings.Repeat("k", 32))}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+var tokenRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+type browser struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar}, base: base}
+}
+
+func (b *browser) get(path, acceptLanguage string) (int, string) {
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	if acceptLanguage != "" {
+		req.Header.Set("Accept-Language", acceptLanguage)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func (b *browser) token() string {
+	_, page := b.get("/j/SH-01", "")
+	m := tokenRe.FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("no token in %s", page)
+	}
+	return m[1]
+}
+
+func (b *browser) post(form url.Values) (int, string) {
+	res, err := b.c.PostForm(b.base+"/j/SH-01", form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func TestJoinPageLanguage(t *testing.T) {
+	srv := newTestServer(t, nil)
+	b := newBrowser(t, srv.URL)
+	for _, tc := range []struct{ path, accept, want string }{
+		{"/j/SH-01", "", "加入会员"},
+		{"/j/SH-01", "en-GB,en;q=0.9", "Join the membership"},
+		{"/j/SH-01", "zh-TW,zh;q=0.9", "加入会员"},
+		{"/j/SH-01", "fr-FR", "加入会员"},
+		{"/j/SH-01?lang=en", "zh-CN", "Join the membership"},
+		{"/j/SH-01?lang=zh-CN&s=E1", "en", "加入会员"},
+	} {
+		status, page := b.get(tc.path, tc.accept)
+		if status != 200 || !strings.Contains(page, tc.want) {
+			t.Errorf("%s (%s): %d, want %q", tc.path, tc.accept, status, tc.want)
+		}
+	}
+	_, page := b.get("/j/SH-01?s=E1", "en")
+	if !strings.Contains(page, `href="/j/SH-01?lang=zh-CN&amp;s=E1"`) || !strings.Contains(page, `name="s" value="E1"`) {
+		t.Errorf("switch link or staff field missing:\n%s", page)
+	}
+	if !strings.Contains(page, "Jing&#39;an &lt;flagship&gt;") {
+		t.Error("store name not escaped")
+	}
+	if status, _ := b.get("/j/NOPE", ""); status != 404 {
+		t.Errorf("unknown store: %d", status)
+	}
+}
+
+func TestJoinPageCSRF(t *testing.T) {
+	srv := newTestServer(t, nil)
+	b := newBrowser(t, srv.URL)
+	tok := b.token()
+	// Another site posting into the visitor's browser has her cookie but
+	// not a token signed for it.
+	if status, _ := b.post(url.Values{"phone": {"13800138000"}}); status != 403 {
+		t.Fatalf("no token: %d", status)
+	}
+	if status, _ := b.post(url.Values{"phone": {"13800138000"}, "csrf": {tok + "x"}}); status != 403 {
+		t.Fatalf("forged token: %d", status)
+	}
+	// A token without its cookie is refused too.
+	if status, _ := newBrowser(t, srv.URL).post(url.Values{"phone": {"13800138000"}, "csrf": {tok}}); status != 403 {
+		t.Fatalf("token without cookie: %d", status)
+	}
+	if status, page := b.post(url.Values{"phone": {"13800138000"}, "csrf": {tok}, "consent": {"yes"}}); status != 200 || !strings.Contains(page, "欢迎加入") {
+		t.Fatalf("valid token: %d %s", status, page)
+	}
+	if status, page := b.post(url.Values{"phone": {"12345"}, "csrf": {tok}, "lang": {"en"}}); status != 400 || !strings.Contains(page, "valid phone number") {
+		t.Fatalf("bad phone: %d %s", status, page)
+	}
+}
+
+func TestJoinPageRateLimits(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	srv := newTestServer(t, func(c *Config) {
+		c.IPRate, c.IPBurst = rate.Every(time.Minute), 3
+		c.PhoneRate, c.PhoneBurst = rate.Every(time.Hour), 2
+		c.Now = func() time.Time { return now }
+	})
+	b := newBrowser(t, srv.URL)
+	tok := b.token()
+	post := func(phone string) int {
+		s, _ := b.post(url.Values{"phone": {phone}, "csrf": {tok}})
+		return s
+	}
+	// Per phone: two joins, then 429 for that number only.
+	if post("13800138000") != 200 || post("13800138000") != 200 || post("13800138000") != 429 {
+		t.Fatal("per-phone limit not applied")
+	}
+	// Per IP: the burst of 3 is spent (the third was refused per phone,
+	// after the IP's token was taken).
+	if s := post("13900139000"); s != 429 {
+		t.Fatalf("per-IP limit: %d", s)
+	}
+	now = now.Add(time.Minute)
+	if s := post("13900139000"); s != 200 {
+		t.Fatalf("after a minute: %d", s)
+	}
+}
+
+func TestLimiterSetBounded(t *testing.T) {
+	s := newLimiterSet(rate.Every(time.Hour), 1, 100)
+	now := time.Now()
+	for i := range 1000 {
+		s.allow(fmt.Sprint("ip-", i), now)
+	}
+	if n := s.size(); n > 100 {
+		t.Fatalf("remembers %d keys, max 100", n)
+	}
+	if !s.allow("fresh", now) || s.allow("fresh", now) {
+		t.Fatal("a remembered key is not limited")
+	}
+}
