@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,7 +33,8 @@ func TestE2E_OfferInboxCouponAndTier(t *testing.T) {
 		"frequency_cap": map[string]any{"count": 1, "window": "7d"}}, 201, &rule)
 
 	joinURL := a.base + "/j/SH-01"
-	if status, body := newVisitor(t).join(joinURL, "13800138000", true); status != 200 || !strings.Contains(body, "暂无优惠") {
+	her := newVisitor(t)
+	if status, body := her.join(joinURL, "13800138000", true); status != 200 || !strings.Contains(body, "暂无优惠") {
 		t.Fatalf("join: %d %s", status, body)
 	}
 	a.must("POST", "/api/v1/interactions", map[string]any{"type": "product.tried", "member": map[string]any{"phone": "13800138000"}, "store": "SH-01", "sku": "AP-1"}, 201, nil)
@@ -47,10 +49,26 @@ func TestE2E_OfferInboxCouponAndTier(t *testing.T) {
 		t.Fatalf("send: %+v", sends.Items[0])
 	}
 	code := sends.Items[0].Coupon
-	// Identified by her phone on the join page, she sees the offer.
-	status, body := newVisitor(t).join(joinURL, "13800138000", false)
+	// On the phone she joined with, the join page shows her the offer.
+	status, body := her.join(joinURL, "13800138000", false)
 	if status != 200 || !strings.Contains(body, "净化器会员专享") || !strings.Contains(body, code) {
 		t.Fatalf("inbox on the join page: %d %s", status, body)
+	}
+	// Opening the page again in her browser shows the inbox without posting.
+	if res, err := her.client.Get(joinURL); err != nil {
+		t.Fatal(err)
+	} else {
+		page, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(page), code) {
+			t.Fatalf("her browser's join page has no inbox: %s", page)
+		}
+	}
+	// Another browser that types her number records a visit but sees
+	// neither the offer nor its code.
+	status, body = newVisitor(t).join(joinURL, "13800138000", false)
+	if status != 200 || strings.Contains(body, "净化器会员专享") || strings.Contains(body, code) || !strings.Contains(body, "首次加入") {
+		t.Fatalf("another browser sees her inbox: %d %s", status, body)
 	}
 	if !regexp.MustCompile(`LL-[0-9A-Z]{10}`).MatchString(code) {
 		t.Fatalf("coupon code %q", code)

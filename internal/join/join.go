@@ -1,7 +1,8 @@
 // Package join serves the public membership join page that store QR codes
 // point at: GET /j/{store} shows a mobile-first form in Chinese or English,
 // POST /j/{store} joins the visitor (phone number and marketing consent) and
-// shows her inbox of offers. It also renders the QR codes themselves.
+// shows her inbox of offers in the browser she joined with (a signed member
+// cookie), never to another browser that merely types her number. It also renders the QR codes themselves.
 //
 // The page is public, so it defends itself: a signed double-submit CSRF
 // token (an HMAC of a random cookie value under a server key), per-IP and
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +81,15 @@ type Handler struct {
 
 // cookieName holds the CSRF nonce.
 const cookieName = "lianlu_join"
+
+// memberCookieName holds the signed id of the member who joined in this
+// browser: the page shows her inbox only there. Visitors identify by phone
+// without a one-time code, so whoever types a number must not see that
+// member's offers and coupon codes.
+const memberCookieName = "lianlu_member"
+
+// memberCookieAge is how long a browser stays signed in to the inbox.
+const memberCookieAge = 180 * 24 * time.Hour
 
 // maxFormBytes bounds a join form body.
 const maxFormBytes = 4 << 10
@@ -153,6 +164,10 @@ type page struct {
 	First     bool
 	Offers    []lianlu.InboxMessage
 	HasOffers bool
+	// ShowInbox is set when this browser is the member's (it holds her
+	// member cookie); Hidden counts the offers not shown otherwise.
+	ShowInbox bool
+	Hidden    int
 }
 
 func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, st lianlu.Store) page {
@@ -204,7 +219,62 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, h.newPage(w, r, st))
+	p := h.newPage(w, r, st)
+	if id := h.memberFromCookie(r); id != 0 {
+		h.fillInbox(r.Context(), &p, id, true)
+	}
+	h.render(w, http.StatusOK, p)
+}
+
+// fillInbox puts the member's offers on the page when the browser is hers,
+// and only their number otherwise.
+func (h *Handler) fillInbox(ctx context.Context, p *page, memberID int64, owner bool) {
+	if h.cfg.Inbox == nil {
+		return
+	}
+	offers, err := h.cfg.Inbox.InboxFor(ctx, memberID, 20)
+	if err != nil {
+		h.cfg.Logger.Error("join page: inbox", slog.Any("error", err))
+		return
+	}
+	if owner {
+		p.ShowInbox, p.Offers, p.HasOffers = true, offers, len(offers) > 0
+	} else {
+		p.Hidden = len(offers)
+	}
+}
+
+// setMemberCookie signs the browser in to memberID's inbox.
+func (h *Handler) setMemberCookie(w http.ResponseWriter, memberID int64) {
+	exp := h.cfg.Now().Add(memberCookieAge).Unix()
+	v := strconv.FormatInt(memberID, 10) + "." + strconv.FormatInt(exp, 10)
+	http.SetCookie(w, &http.Cookie{Name: memberCookieName, Value: v + "." + h.signMember(v), Path: "/j/", HttpOnly: true,
+		Secure: h.cfg.SecureCookie, SameSite: http.SameSiteLaxMode, MaxAge: int(memberCookieAge / time.Second)})
+}
+
+// memberFromCookie returns the member the browser is signed in as, or 0.
+func (h *Handler) memberFromCookie(r *http.Request) int64 {
+	c, err := r.Cookie(memberCookieName)
+	if err != nil || len(c.Value) > 128 {
+		return 0
+	}
+	i := strings.LastIndexByte(c.Value, '.')
+	if i < 0 || !hmac.Equal([]byte(c.Value[i+1:]), []byte(h.signMember(c.Value[:i]))) {
+		return 0
+	}
+	idText, expText, ok := strings.Cut(c.Value[:i], ".")
+	id, err1 := strconv.ParseInt(idText, 10, 64)
+	exp, err2 := strconv.ParseInt(expText, 10, 64)
+	if !ok || err1 != nil || err2 != nil || id <= 0 || h.cfg.Now().Unix() > exp {
+		return 0
+	}
+	return id
+}
+
+func (h *Handler) signMember(v string) string {
+	m := hmac.New(sha256.New, h.cfg.Key)
+	m.Write([]byte("join-member|" + v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
@@ -256,12 +326,13 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Done, p.First, p.Phone = true, res.First, ""
-	if h.cfg.Inbox != nil {
-		if p.Offers, err = h.cfg.Inbox.InboxFor(ctx, res.Member.ID, 20); err != nil {
-			h.cfg.Logger.Error("join page: inbox", slog.Any("error", err))
-		}
-		p.HasOffers = len(p.Offers) > 0
+	// The browser that created the member is hers; any other browser that
+	// types the same number records a visit but sees no offers.
+	owner := res.First || h.memberFromCookie(r) == res.Member.ID
+	if owner {
+		h.setMemberCookie(w, res.Member.ID)
 	}
+	h.fillInbox(ctx, &p, res.Member.ID, owner)
 	h.render(w, http.StatusOK, p)
 }
 
