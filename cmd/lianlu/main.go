@@ -23,6 +23,8 @@ Usage:
   lianlu token create --department D --role R --name N       create an API token (printed once)
   lianlu token list [--all]                                   list tokens (never their secrets)
   lianlu token revoke ID                                      revoke a token
+  lianlu user create --username U --department D --role R    create a console user (password prompted, or --password-stdin)
+  lianlu user list | set-password --username U               list console users; change a password
   lianlu catalog import products|locations FILE.csv           upsert products or locations from CSV
   lianlu version                                              print the version
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "catalog":
 		return runCatalog(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

@@ -22,6 +22,7 @@ import (
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/web"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -50,6 +51,10 @@ type Main struct {
 	Runner *flow.Runner
 	// Appender stores collector events with group commit.
 	Appender *sqlstore.Appender
+	// Console is the web console, served at /.
+	Console *web.Console
+	// consoleHint says how to sign in to the console (printed at start).
+	consoleHint string
 }
 
 // NewMain returns a Main with the default configuration.
@@ -79,6 +84,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.bootstrapAdminToken(ctx, access); err != nil {
 		return err
 	}
+	sessions := sqlstore.NewSessionService(db)
+	if err := m.bootstrapAdminUser(ctx, access, sessions); err != nil {
+		return err
+	}
 
 	if err := m.seedFlows(ctx); err != nil {
 		return err
@@ -91,6 +100,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
 	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
 	m.Appender.Start()
+	if m.Console, err = m.newConsole(db, access, sessions); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            sqlstore.NewEventService(db),
 		Access:            access,
@@ -114,6 +126,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxBatchEvents:    m.Config.MaxBatchEvents,
 		PollInterval:      m.Config.PollInterval,
 		Version:           Version,
+		Console:           m.Console.Handler(),
 	})
 	// The worker outlives ctx (a signal): Close stops it gracefully, letting
 	// requests in flight finish and be recorded.
@@ -140,10 +153,14 @@ func (m *Main) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.server.RegisterOnShutdown(m.API.Close)
+	m.server.RegisterOnShutdown(m.Console.Close)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()
 	m.Logger.Info("serving", slog.String("addr", m.Addr()), slog.String("dialect", db.Dialect()))
 	fmt.Fprintf(m.Stdout, "Lianlu %s is serving on http://%s (database: %s)\n", Version, m.Addr(), m.describeDB())
+	if m.consoleHint != "" {
+		fmt.Fprintf(m.Stdout, "Console: %s/ — %s\n", m.Config.ConsoleURL(m.Addr()), m.consoleHint)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,6 +54,15 @@ type Config struct {
 	// SLAScanInterval is how often overdue handoffs are marked breached
 	// (default 30s); env LIANLU_SLA_SCAN_INTERVAL.
 	SLAScanInterval time.Duration
+
+	// BaseURL is the address people open the console at, such as
+	// https://ops.example.com (env LIANLU_BASE_URL; flag --base-url). An
+	// https URL makes session cookies Secure even behind a proxy that
+	// speaks plain HTTP to Lianlu. Empty: http://<addr>.
+	BaseURL string
+	// Demo seeds an empty database with the small demo brand at start and
+	// keeps a trickle of simulated activity going (flag --demo).
+	Demo bool
 }
 
 // Default returns the defaults.
@@ -86,6 +96,7 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 	str("LIANLU_LOG_LEVEL", &c.LogLevel)
 	str("LIANLU_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
 	str("LIANLU_FLOWS", &c.FlowsFile)
+	str("LIANLU_BASE_URL", &c.BaseURL)
 	for key, dst := range map[string]*int64{"LIANLU_MAX_BODY_BYTES": &c.MaxBodyBytes, "LIANLU_MAX_EVENT_BODY_BYTES": &c.MaxEventBodyBytes} {
 		if v := getenv(key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -127,6 +138,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.FlowsFile, "flows", c.FlowsFile, "YAML file of flow definitions to store at start (env LIANLU_FLOWS)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "URL the console is reached at, e.g. https://ops.example.com (env LIANLU_BASE_URL)")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed an empty database with the demo brand and keep simulated activity going")
 }
 
 // Validate reports the first invalid setting.
@@ -161,6 +174,12 @@ func (c *Config) Validate() error {
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10000 {
 		return fmt.Errorf("max batch events must be between 1 and 10000")
 	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("--base-url must be an http:// or https:// URL without a path, such as https://ops.example.com")
+		}
+	}
 	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 || c.SLAScanInterval <= 0 {
 		return fmt.Errorf("shutdown timeout and poll interval must be positive")
 	}
@@ -172,3 +191,14 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "lianlu.d
 
 // AdminTokenPath is where the first admin token is written.
 func (c *Config) AdminTokenPath() string { return filepath.Join(c.DataDir, "admin.token") }
+
+// AdminPasswordPath is where the first console admin's password is written.
+func (c *Config) AdminPasswordPath() string { return filepath.Join(c.DataDir, "admin.password") }
+
+// ConsoleURL is where the console is opened: BaseURL, or http://addr.
+func (c *Config) ConsoleURL(addr string) string {
+	if c.BaseURL != "" {
+		return strings.TrimSuffix(c.BaseURL, "/")
+	}
+	return "http://" + addr
+}

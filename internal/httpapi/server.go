@@ -68,6 +68,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// Version is reported by /healthz.
 	Version string
+	// Console, when set, serves every path the API does not (the web
+	// console at /).
+	Console http.Handler
 }
 
 // Server is the HTTP API.
@@ -225,6 +228,9 @@ func NewServer(cfg Config) *Server {
 	}
 	s.mux.Handle("/api/", s.adapt(Route{handler: notFound}))
 	s.mux.Handle("/api/v1/", s.adapt(Route{handler: notFound, Auth: true, MinRole: lianlu.RoleViewer}))
+	if cfg.Console != nil {
+		s.mux.Handle("/", cfg.Console)
+	}
 	return s
 }
 
