@@ -55,6 +55,8 @@ type Main struct {
 	Console *web.Console
 	// consoleHint says how to sign in to the console (printed at start).
 	consoleHint string
+	// trickleStop ends the demo's live activity (serve --demo).
+	trickleStop func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -67,6 +69,11 @@ func NewMain() *Main {
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.Validate(); err != nil {
 		return err
+	}
+	if m.Config.Demo {
+		if err := m.prepareDemo(ctx); err != nil {
+			return err
+		}
 	}
 	db, err := openDB(ctx, m.Config, m.Logger)
 	if err != nil {
@@ -161,6 +168,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.consoleHint != "" {
 		fmt.Fprintf(m.Stdout, "Console: %s/ — %s\n", m.Config.ConsoleURL(m.Addr()), m.consoleHint)
 	}
+	if m.Config.Demo {
+		m.startTrickle()
+	}
 	return nil
 }
 
@@ -197,6 +207,9 @@ func (m *Main) close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.trickleStop != nil {
+		m.trickleStop()
 	}
 	if m.Appender != nil {
 		m.Appender.Stop()
@@ -293,12 +306,18 @@ func writeSecretFile(path, content string) error {
 }
 
 func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlstore.DB, error) {
+	return openDBClock(ctx, cfg, logger, nil)
+}
+
+// openDBClock opens the database with a clock (nil: the real one).
+func openDBClock(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*sqlstore.DB, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		URL:          cfg.DB,
 		Path:         cfg.SQLitePath(),
 		Synchronous:  cfg.SQLiteSynchronous,
 		Logger:       logger,
 		PollInterval: cfg.PollInterval,
+		Now:          now,
 	})
 }
 
