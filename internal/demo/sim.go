@@ -868,6 +868,13 @@ func (s *sim) afterOrder(ctx context.Context, o lianlu.Order, c *customer) error
 	}
 	if len(fs) == 1 {
 		s.planFulfillment(fs[0], o, c)
+		if fs[0].Status == lianlu.FulfillmentBackordered {
+			// The backorder flow opened service work about the
+			// fulfillment.
+			if err := s.planWorkOrders(ctx, sqlstore.FulfillmentSubject(fs[0].ID)); err != nil {
+				return err
+			}
+		}
 	}
 	return s.planWorkOrders(ctx, sqlstore.OrderSubject(o.ID))
 }

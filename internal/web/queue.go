@@ -28,7 +28,8 @@ type queueData struct {
 	Stores          []lianlu.Location
 	WorkOrders      []queueWorkOrder
 	Handoffs        []lianlu.Handoff
-	HandoffTotal    int64
+	// HandoffMore counts the other handoffs beyond the page's limit.
+	HandoffMore     int64
 	ResolutionCodes []string
 	Back            string
 	Done            string
@@ -108,12 +109,12 @@ func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d.HandoffTotal = total
 	for _, h := range hs {
 		if h.Action == "workorder.create" && h.Target != "" && slices.Contains(targets, h.Target) {
 			continue // shown with its work order
 		}
 		d.Handoffs = append(d.Handoffs, h)
 	}
+	d.HandoffMore = max(0, total-int64(len(hs)))
 	return c.render(w, r, http.StatusOK, "queue", "queue", true, d)
 }

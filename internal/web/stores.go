@@ -8,60 +8,91 @@ import (
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
-// The map's frame: mainland China and its coasts, in degrees.
-const (
-	mapLngMin, mapLngMax = 73.0, 135.5
-	mapLatMin, mapLatMax = 17.5, 54.0
-	mapWidth             = 640.0
-)
+// mapView is the stores' SVG map: an equirectangular projection scaled
+// for the frame's middle latitude, framed around the locations (at least
+// mapMinSpan degrees wide), with a graticule every 5 or 10 degrees.
+type mapView struct {
+	Width, Height float64
+	Stores        []mapPoint
+	Warehouses    []mapPoint
+	Meridians     []label
+	Parallels     []label
+	Empty         string
+}
 
 // mapPoint is a location on the map.
 type mapPoint struct {
 	X, Y  float64
 	Code  string
 	Name  string
-	Kind  string
 	Label bool
 }
 
-// mapView is the stores' SVG map: an equirectangular projection scaled
-// for the frame's middle latitude, with a graticule every 10 degrees.
-type mapView struct {
-	Width, Height float64
-	Points        []mapPoint
-	Meridians     []label
-	Parallels     []label
-	Empty         string
-}
+const (
+	mapWidth   = 640.0
+	mapMinSpan = 16.0
+	mapPad     = 2.5
+)
 
 func storeMap(tr *translator, locs []lianlu.Location) mapView {
-	k := math.Cos((mapLatMin + mapLatMax) / 2 * math.Pi / 180)
-	m := mapView{Width: mapWidth, Height: math.Round(mapWidth * (mapLatMax - mapLatMin) / ((mapLngMax - mapLngMin) * k))}
-	x := func(lng float64) float64 { return (lng - mapLngMin) / (mapLngMax - mapLngMin) * m.Width }
-	y := func(lat float64) float64 { return (mapLatMax - lat) / (mapLatMax - mapLatMin) * m.Height }
-	for lng := 80.0; lng < mapLngMax; lng += 10 {
-		m.Meridians = append(m.Meridians, label{X: x(lng), Y: m.Height - 4, Text: tr.T("map.east", int(lng))})
-	}
-	for lat := 20.0; lat < mapLatMax; lat += 10 {
-		m.Parallels = append(m.Parallels, label{X: 4, Y: y(lat) - 3, Text: tr.T("map.north", int(lat))})
-	}
+	m := mapView{Width: mapWidth}
+	var pts []lianlu.Location
+	lngMin, lngMax, latMin, latMax := 180.0, -180.0, 90.0, -90.0
 	for _, l := range locs {
-		if l.Lat == nil || l.Lng == nil || *l.Lng < mapLngMin || *l.Lng > mapLngMax || *l.Lat < mapLatMin || *l.Lat > mapLatMax {
+		if l.Lat == nil || l.Lng == nil {
 			continue
 		}
-		p := mapPoint{X: x(*l.Lng), Y: y(*l.Lat), Code: l.Code, Name: l.Name, Kind: l.Kind}
-		// Label a point unless one already labelled is close by.
-		p.Label = true
-		for _, q := range m.Points {
-			if q.Label && math.Hypot(q.X-p.X, q.Y-p.Y) < 28 {
+		pts = append(pts, l)
+		lngMin, lngMax = math.Min(lngMin, *l.Lng), math.Max(lngMax, *l.Lng)
+		latMin, latMax = math.Min(latMin, *l.Lat), math.Max(latMax, *l.Lat)
+	}
+	if len(pts) == 0 {
+		m.Empty = tr.T("stores.map.empty")
+		return m
+	}
+	grow := func(lo, hi float64) (float64, float64) {
+		lo, hi = lo-mapPad, hi+mapPad
+		if hi-lo < mapMinSpan {
+			mid := (lo + hi) / 2
+			lo, hi = mid-mapMinSpan/2, mid+mapMinSpan/2
+		}
+		return lo, hi
+	}
+	lngMin, lngMax = grow(lngMin, lngMax)
+	latMin, latMax = grow(latMin, latMax)
+	latMin, latMax = math.Max(latMin, -85), math.Min(latMax, 85)
+	k := math.Cos((latMin + latMax) / 2 * math.Pi / 180)
+	m.Height = math.Round(mapWidth * (latMax - latMin) / ((lngMax - lngMin) * k))
+	x := func(lng float64) float64 { return (lng - lngMin) / (lngMax - lngMin) * m.Width }
+	y := func(lat float64) float64 { return (latMax - lat) / (latMax - latMin) * m.Height }
+	step := 10.0
+	if lngMax-lngMin < 30 {
+		step = 5
+	}
+	for lng := math.Ceil(lngMin/step) * step; lng < lngMax; lng += step {
+		m.Meridians = append(m.Meridians, label{X: x(lng), Y: m.Height - 4, Text: tr.T("map.east", int(lng))})
+	}
+	for lat := math.Ceil(latMin/step) * step; lat < latMax; lat += step {
+		m.Parallels = append(m.Parallels, label{X: 4, Y: y(lat) - 3, Text: tr.T("map.north", int(lat))})
+	}
+	var labelled []mapPoint
+	for _, l := range pts {
+		p := mapPoint{X: x(*l.Lng), Y: y(*l.Lat), Code: l.Code, Name: l.Name, Label: true}
+		if l.Kind != lianlu.LocationStore {
+			m.Warehouses = append(m.Warehouses, p)
+			continue
+		}
+		// Label a store unless one already labelled is close by.
+		for _, q := range labelled {
+			if math.Abs(q.Y-p.Y) < 14 && math.Abs(q.X-p.X) < 90 {
 				p.Label = false
 				break
 			}
 		}
-		m.Points = append(m.Points, p)
-	}
-	if len(m.Points) == 0 {
-		m.Empty = tr.T("stores.map.empty")
+		if p.Label {
+			labelled = append(labelled, p)
+		}
+		m.Stores = append(m.Stores, p)
 	}
 	return m
 }

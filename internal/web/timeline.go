@@ -41,7 +41,7 @@ func (c *Console) buildTimeline(ctx context.Context, tr *translator, subject str
 
 func swimlane(tr *translator, tl timeline.Timeline, now time.Time, loc *time.Location) swimlaneChart {
 	var ch swimlaneChart
-	ch.Width = 720
+	ch.Width = 1000
 	if len(tl.Items) == 0 {
 		ch.Empty = tr.T("timeline.empty")
 		return ch
@@ -77,7 +77,10 @@ func swimlane(tr *translator, tl timeline.Timeline, now time.Time, loc *time.Loc
 			} else if h.Status == lianlu.HandoffOpen || h.Status == lianlu.HandoffPending {
 				stretch(now)
 			}
-			if h.DueAt != nil {
+			// Due times in the past stretch the axis; those still ahead
+			// sit at its right edge, so that a young object's bars are
+			// not squeezed against the left.
+			if h.DueAt != nil && h.DueAt.Before(now) {
 				stretch(*h.DueAt)
 			}
 		}
@@ -121,7 +124,11 @@ func swimlane(tr *translator, tl timeline.Timeline, now time.Time, loc *time.Loc
 			ch.Rects = append(ch.Rects, rect{X: x0, Y: y(h.ToDepartment) + 9, W: max(3, x(stop)-x0), H: laneH - 18, Class: class,
 				Title: h.Flow + " · " + h.Step + " → " + deptLabel(tr, h.ToDepartment) + ": " + tr.T("handoff.status."+h.Status)})
 			if h.DueAt != nil {
-				ch.Ticks = append(ch.Ticks, rect{X: x(*h.DueAt) - 1, Y: y(h.ToDepartment) + 4, W: 2, H: laneH - 8, Class: "due",
+				class, at := "due", *h.DueAt
+				if at.After(end) {
+					class, at = "due later", end
+				}
+				ch.Ticks = append(ch.Ticks, rect{X: x(at) - 1, Y: y(h.ToDepartment) + 4, W: 2, H: laneH - 8, Class: class,
 					Title: tr.T("timeline.due", tr.Time(*h.DueAt, now))})
 			}
 		case it.Event != nil:
