@@ -22,12 +22,12 @@ type queueWorkOrder struct {
 }
 
 type queueData struct {
-	Department      string
-	Store           string
-	Departments     []lianlu.Department
-	Stores          []lianlu.Location
-	WorkOrders      []queueWorkOrder
-	Handoffs        []lianlu.Handoff
+	Department  string
+	Store       string
+	Departments []lianlu.Department
+	Stores      []lianlu.Location
+	WorkOrders  []queueWorkOrder
+	Handoffs    []lianlu.Handoff
 	// HandoffMore counts the other handoffs beyond the page's limit.
 	HandoffMore     int64
 	ResolutionCodes []string
