@@ -169,11 +169,20 @@ func (c *Console) adapt(rt route) http.Handler {
 // another site.
 var errCSRF = &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: "csrf"}
 
-// safeNext returns a local path to go to after signing in, so that the
-// login form cannot send anyone to another site.
-func safeNext(next string) string {
+// localPath returns next if it is a path on this site, else "/", so that
+// no form can send anyone to another site.
+func localPath(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+		strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// safeNext is where to go after signing in: a local path, but not the
+// login page again.
+func safeNext(next string) string {
+	if next = localPath(next); strings.HasPrefix(next, "/login") {
 		return "/"
 	}
 	return next
@@ -232,7 +241,7 @@ func (c *Console) handleLang(w http.ResponseWriter, r *http.Request) error {
 		return lianlu.Invalid(lianlu.FieldError{Field: "lang", Message: "one of " + strings.Join(Languages, ", ")})
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, Secure: c.isSecure(r), SameSite: http.SameSiteLaxMode, HttpOnly: true})
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
 	return nil
 }
 
