@@ -62,6 +62,9 @@ func TestValidate(t *testing.T) {
 		"batch":         func(c *Config) { c.MaxBatchEvents = 0 },
 		"scan interval": func(c *Config) { c.SLAScanInterval = 0 },
 		"shutdown":      func(c *Config) { c.ShutdownTimeout = -1 },
+		"base url":      func(c *Config) { c.BaseURL = "ops.example.com" },
+		"base path":     func(c *Config) { c.BaseURL = "https://ops.example.com/lianlu" },
+		"base scheme":   func(c *Config) { c.BaseURL = "ftp://ops.example.com" },
 	} {
 		c := Default()
 		mutate(&c)
@@ -73,5 +76,13 @@ func TestValidate(t *testing.T) {
 	c.DB = "postgres://u@h/db"
 	if err := c.Validate(); err != nil {
 		t.Errorf("postgres URL rejected: %v", err)
+	}
+	c.BaseURL = "https://ops.example.com/"
+	if err := c.Validate(); err != nil || c.ConsoleURL("127.0.0.1:8080") != "https://ops.example.com" {
+		t.Errorf("base URL: %v %s", err, c.ConsoleURL("127.0.0.1:8080"))
+	}
+	c.BaseURL = ""
+	if c.ConsoleURL("127.0.0.1:8080") != "http://127.0.0.1:8080" {
+		t.Errorf("console URL without a base URL: %s", c.ConsoleURL("127.0.0.1:8080"))
 	}
 }

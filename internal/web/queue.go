@@ -44,7 +44,12 @@ func priorityRank(p string) int { return -slices.Index(lianlu.Priorities, p) }
 func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	s := sessionOf(r)
 	q := r.URL.Query()
-	d := queueData{Department: q.Get("department"), Store: q.Get("store"), ResolutionCodes: ResolutionCodes, Done: q.Get("done"), DoneID: q.Get("wo")}
+	d := queueData{Department: q.Get("department"), Store: q.Get("store"), ResolutionCodes: ResolutionCodes}
+	if done := q.Get("done"); slices.Contains([]string{"accepted", "resolved", "reassigned"}, done) {
+		if _, err := strconv.ParseInt(q.Get("wo"), 10, 64); err == nil {
+			d.Done, d.DoneID = done, q.Get("wo")
+		}
+	}
 	if d.Department == "" {
 		d.Department = s.user.Department
 		if d.Department == lianlu.DeptAdmin {
