@@ -43,7 +43,7 @@ type Scale struct {
 var Scales = []Scale{
 	{Name: "small", Days: 10, SessionsPerDay: 110, VisitsPerStoreDay: 1.3},
 	{Name: "medium", Days: 45, SessionsPerDay: 500, VisitsPerStoreDay: 5},
-	{Name: "large", Days: 90, SessionsPerDay: 2400, VisitsPerStoreDay: 8},
+	{Name: "large", Days: 90, SessionsPerDay: 1500, VisitsPerStoreDay: 6},
 }
 
 // ScaleByName returns the named scale.
