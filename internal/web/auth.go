@@ -102,14 +102,22 @@ func expectedCSRF(r *http.Request) string {
 }
 
 // sameOrigin refuses a POST whose Origin names another site (a second
-// line of defence behind the token).
-func sameOrigin(r *http.Request) bool {
+// line of defence behind the token): the origin must be the host asked for
+// or the configured base URL's (a proxy may rewrite Host).
+func (c *Console) sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" || o == "null" {
 		return o == ""
 	}
 	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
+	if err != nil {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	b, err := url.Parse(c.cfg.BaseURL)
+	return err == nil && b.Host != "" && u.Host == b.Host && u.Scheme == b.Scheme
 }
 
 // adapt wraps a route: language, session, sign-in, CSRF, role, and the
@@ -150,7 +158,7 @@ func (c *Console) adapt(rt route) http.Handler {
 			}
 			want := expectedCSRF(r)
 			got := r.PostForm.Get("csrf")
-			if !sameOrigin(r) || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			if !c.sameOrigin(r) || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 				c.renderError(w, r, errCSRF)
 				return
 			}

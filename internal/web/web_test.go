@@ -249,6 +249,8 @@ func TestLogin_SecureCookieBehindHTTPS(t *testing.T) {
 	_, page := c.do("GET", "/login", nil)
 	req, _ := http.NewRequest("POST", e.srv.URL+"/login", strings.NewReader(url.Values{"csrf": {csrfOf(t, page)}, "username": {"admin"}, "password": {password}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// The proxy passes the browser's Origin, the base URL's.
+	req.Header.Set("Origin", "https://ops.example.com")
 	// The jar holds the CSRF cookie as set (Secure), which a plain-HTTP
 	// test server does not send back: send it by hand.
 	for _, ck := range c.http.Jar.Cookies(mustURL(e.srv.URL)) {
