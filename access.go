@@ -99,10 +99,15 @@ func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 
 // Actor is how the principal appears in audit entries and event actors.
 func (p Principal) Actor() string {
-	if p.TokenID == 0 && p.UserID == 0 {
+	switch {
+	case p.TokenID != 0:
+		return "token:" + p.Name
+	case p.UserID != 0:
+		// A console user signed in with a password.
+		return "user:" + p.Name
+	default:
 		return p.Name
 	}
-	return "token:" + p.Name
 }
 
 type contextKey int

@@ -18,11 +18,14 @@ var Version = "dev"
 const usage = `Lianlu (链路) — full-chain operations hub for omni-channel brands.
 
 Usage:
-  lianlu serve   [--data DIR] [--db URL] [--addr HOST:PORT]   run the server
+  lianlu serve   [--data DIR] [--db URL] [--addr HOST:PORT] [--demo]   run the server (and the console)
   lianlu migrate [--data DIR] [--db URL]                      apply database migrations
   lianlu token create --department D --role R --name N       create an API token (printed once)
   lianlu token list [--all]                                   list tokens (never their secrets)
   lianlu token revoke ID                                      revoke a token
+  lianlu user create --username U --department D --role R    create a console user (password prompted, or --password-stdin)
+  lianlu user list | set-password --username U               list console users; change a password
+  lianlu demo [--scale small|medium|large] [--seed N]        fill a fresh database with the simulated demo brand
   lianlu catalog import products|locations|stores FILE.csv    upsert products, locations or stores from CSV
   lianlu version                                              print the version
 
@@ -56,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "catalog":
 		return runCatalog(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

@@ -29,6 +29,7 @@ import (
 	"github.com/lianlu/lianlu/internal/join"
 	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/web"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -64,6 +65,12 @@ type Main struct {
 	Dispatch *dispatch.Service
 	// Offers evaluates offer rules from the log and sends what comes due.
 	Offers *offer.Engine
+	// Console is the web console, served at /.
+	Console *web.Console
+	// consoleHint says how to sign in to the console (printed at start).
+	consoleHint string
+	// trickleStop ends the demo's live activity (serve --demo).
+	trickleStop func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -76,6 +83,11 @@ func NewMain() *Main {
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.Config.Validate(); err != nil {
 		return err
+	}
+	if m.Config.Demo {
+		if err := m.prepareDemo(ctx); err != nil {
+			return err
+		}
 	}
 	db, err := openDB(ctx, m.Config, m.Logger)
 	if err != nil {
@@ -91,6 +103,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	access := sqlstore.NewAccessService(db)
 	if err := m.bootstrapAdminToken(ctx, access); err != nil {
+		return err
+	}
+	sessions := sqlstore.NewSessionService(db)
+	if err := m.bootstrapAdminUser(ctx, access, sessions); err != nil {
 		return err
 	}
 
@@ -129,6 +145,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Dispatch = dispatch.NewService(db, stores, dispatch.Config{Logger: m.Logger, AcceptSLA: m.Config.DispatchAcceptSLA, ScanInterval: m.Config.DispatchScanInterval,
 		Weights: lianlu.DispatchWeights{Distance: m.Config.DispatchDistanceWeight, Load: m.Config.DispatchLoadWeight}})
+	if m.Console, err = m.newConsole(db, access, sessions); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	m.API = httpapi.NewServer(httpapi.Config{
 		Dispatch:          m.Dispatch,
 		Offers:            offers,
@@ -158,6 +177,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxBatchEvents:    m.Config.MaxBatchEvents,
 		PollInterval:      m.Config.PollInterval,
 		Version:           Version,
+		Console:           m.Console.Handler(),
 	})
 	// The worker outlives ctx (a signal): Close stops it gracefully, letting
 	// requests in flight finish and be recorded.
@@ -190,10 +210,17 @@ func (m *Main) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.server.RegisterOnShutdown(m.API.Close)
+	m.server.RegisterOnShutdown(m.Console.Close)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(m.ln) }()
 	m.Logger.Info("serving", slog.String("addr", m.Addr()), slog.String("dialect", db.Dialect()))
 	fmt.Fprintf(m.Stdout, "Lianlu %s is serving on http://%s (database: %s)\n", Version, m.Addr(), m.describeDB())
+	if m.consoleHint != "" {
+		fmt.Fprintf(m.Stdout, "Console: %s/ — %s\n", m.Config.ConsoleURL(m.Addr()), m.consoleHint)
+	}
+	if m.Config.Demo {
+		m.startTrickle()
+	}
 	return nil
 }
 
@@ -232,6 +259,9 @@ func (m *Main) close() error {
 		}
 	} else if m.ln != nil {
 		m.ln.Close()
+	}
+	if m.trickleStop != nil {
+		m.trickleStop()
 	}
 	if m.Appender != nil {
 		m.Appender.Stop()
@@ -337,6 +367,11 @@ func writeSecretFile(path, content string) error {
 }
 
 func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlstore.DB, error) {
+	return openDBClock(ctx, cfg, logger, nil)
+}
+
+// openDBClock opens the database with a clock (nil: the real one).
+func openDBClock(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*sqlstore.DB, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{
 		URL:          cfg.DB,
 		Path:         cfg.SQLitePath(),
@@ -344,6 +379,7 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlst
 		Logger:       logger,
 		PollInterval: cfg.PollInterval,
 		PhoneRegion:  cfg.PhoneRegion,
+		Now:          now,
 	})
 }
 

@@ -57,9 +57,12 @@ type Config struct {
 	// SLAScanInterval is how often overdue handoffs are marked breached
 	// (default 30s); env LIANLU_SLA_SCAN_INTERVAL.
 	SLAScanInterval time.Duration
-	// BaseURL is the public address of this installation, used in the
-	// join URLs that store QR codes encode (<base-url>/j/<store>). Empty
-	// means http://<Addr>. Env LIANLU_BASE_URL; flag --base-url.
+	// BaseURL is the public address of this installation, such as
+	// https://ops.example.com: where people open the console, and the
+	// start of the join URLs that store QR codes encode
+	// (<base-url>/j/<store>). An https URL makes cookies Secure even
+	// behind a proxy that speaks plain HTTP to Lianlu. Empty means
+	// http://<addr>. Env LIANLU_BASE_URL; flag --base-url.
 	BaseURL string
 	// PhoneRegion is the ISO 3166 region in which phone numbers without a
 	// country code are read (default CN); env LIANLU_PHONE_REGION.
@@ -83,6 +86,9 @@ type Config struct {
 	// deadline are passed to the next store (default 30s); env
 	// LIANLU_DISPATCH_SCAN_INTERVAL.
 	DispatchScanInterval time.Duration
+	// Demo seeds an empty database with the small demo brand at start and
+	// keeps a trickle of simulated activity going (flag --demo).
+	Demo bool
 }
 
 // Default returns the defaults.
@@ -173,10 +179,11 @@ func (c *Config) RegisterStorageFlags(fs *flag.FlagSet) {
 func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	c.RegisterStorageFlags(fs)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "HTTP listen address (env LIANLU_ADDR)")
-	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public base URL of join links and QR codes, such as https://join.example.com (env LIANLU_BASE_URL)")
+	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "public base URL of the console, join links and QR codes, such as https://ops.example.com (env LIANLU_BASE_URL)")
 	fs.StringVar(&c.FlowsFile, "flows", c.FlowsFile, "YAML file of flow definitions to store at start (env LIANLU_FLOWS)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed an empty database with the demo brand and keep simulated activity going")
 }
 
 // Validate reports the first invalid setting.
@@ -211,14 +218,14 @@ func (c *Config) Validate() error {
 	if c.MaxBatchEvents < 1 || c.MaxBatchEvents > 10000 {
 		return fmt.Errorf("max batch events must be between 1 and 10000")
 	}
-	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 || c.SLAScanInterval <= 0 {
-		return fmt.Errorf("shutdown timeout and poll interval must be positive")
-	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return fmt.Errorf("--base-url must be an absolute http(s) URL without query, fragment or credentials, such as https://join.example.com")
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("--base-url must be an http:// or https:// URL without a path, query, fragment or credentials, such as https://ops.example.com")
 		}
+	}
+	if c.ShutdownTimeout <= 0 || c.PollInterval <= 0 || c.SLAScanInterval <= 0 {
+		return fmt.Errorf("shutdown timeout and poll interval must be positive")
 	}
 	if !phonenumbers.GetSupportedRegions()[c.PhoneRegion] {
 		return fmt.Errorf("LIANLU_PHONE_REGION %q is not an ISO 3166 region phone numbers are known for, such as CN", c.PhoneRegion)
@@ -252,3 +259,14 @@ func (c *Config) SQLitePath() string { return filepath.Join(c.DataDir, "lianlu.d
 
 // AdminTokenPath is where the first admin token is written.
 func (c *Config) AdminTokenPath() string { return filepath.Join(c.DataDir, "admin.token") }
+
+// AdminPasswordPath is where the first console admin's password is written.
+func (c *Config) AdminPasswordPath() string { return filepath.Join(c.DataDir, "admin.password") }
+
+// ConsoleURL is where the console is opened: BaseURL, or http://addr.
+func (c *Config) ConsoleURL(addr string) string {
+	if c.BaseURL != "" {
+		return strings.TrimSuffix(c.BaseURL, "/")
+	}
+	return "http://" + addr
+}

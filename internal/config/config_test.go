@@ -62,13 +62,15 @@ func TestValidate(t *testing.T) {
 		"batch":         func(c *Config) { c.MaxBatchEvents = 0 },
 		"scan interval": func(c *Config) { c.SLAScanInterval = 0 },
 		"shutdown":      func(c *Config) { c.ShutdownTimeout = -1 },
-		"base url":      func(c *Config) { c.BaseURL = "join.example.com" },
 		"base url qs":   func(c *Config) { c.BaseURL = "https://join.example.com/?x=1" },
 		"phone region":  func(c *Config) { c.PhoneRegion = "XX" },
 		"join secret":   func(c *Config) { c.JoinSecret = "short" },
 		"weights":       func(c *Config) { c.DispatchDistanceWeight, c.DispatchLoadWeight = 0, 0 },
 		"neg weight":    func(c *Config) { c.DispatchLoadWeight = -1 },
 		"accept sla":    func(c *Config) { c.DispatchAcceptSLA = 0 },
+		"base url":      func(c *Config) { c.BaseURL = "ops.example.com" },
+		"base path":     func(c *Config) { c.BaseURL = "https://ops.example.com/lianlu" },
+		"base scheme":   func(c *Config) { c.BaseURL = "ftp://ops.example.com" },
 	} {
 		c := Default()
 		mutate(&c)
@@ -91,5 +93,13 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err != nil || c.PublicBaseURL() != "https://join.example.com" || c.PhoneRegion != "HK" ||
 		c.DispatchLoadWeight != 0.5 || c.DispatchAcceptSLA.Minutes() != 90 {
 		t.Errorf("channel settings: %+v %v", c, err)
+	}
+	c.BaseURL = "https://ops.example.com/"
+	if err := c.Validate(); err != nil || c.ConsoleURL("127.0.0.1:8080") != "https://ops.example.com" {
+		t.Errorf("base URL: %v %s", err, c.ConsoleURL("127.0.0.1:8080"))
+	}
+	c.BaseURL = ""
+	if c.ConsoleURL("127.0.0.1:8080") != "http://127.0.0.1:8080" {
+		t.Errorf("console URL without a base URL: %s", c.ConsoleURL("127.0.0.1:8080"))
 	}
 }

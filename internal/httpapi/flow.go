@@ -5,13 +5,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
-	"time"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sla"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/timeline"
 )
 
 // FlowStore reads and edits stored flows (flow.Service implements it).
@@ -197,67 +196,14 @@ func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error 
 // ---- timelines
 
 // TimelineItem is one entry of a timeline: an event or a handoff.
-type TimelineItem struct {
-	At      time.Time       `json:"at"`
-	Kind    string          `json:"kind"`
-	Event   *lianlu.Event   `json:"event,omitempty"`
-	Handoff *lianlu.Handoff `json:"handoff,omitempty"`
-}
+type TimelineItem = timeline.Item
 
 // Timeline is the cross-department view of one object.
-type Timeline struct {
-	Subject  string           `json:"subject"`
-	Items    []TimelineItem   `json:"items"`
-	Handoffs []lianlu.Handoff `json:"handoffs"`
-}
+type Timeline = timeline.Timeline
 
-// timeline gathers every event about subject and about the objects its
-// handoffs created, and the handoffs with their clocks, in time order
-// (events by when they happened, handoffs by when they were opened).
+// timeline gathers the history of subject (see timeline.Build).
 func (s *Server) timeline(ctx context.Context, subject string) (Timeline, error) {
-	tl := Timeline{Subject: subject, Items: []TimelineItem{}}
-	hs, err := s.cfg.Handoffs.FindHandoffs(ctx, lianlu.HandoffFilter{Subject: subject, Limit: 1000})
-	if err != nil {
-		return tl, err
-	}
-	tl.Handoffs = hs
-	subjects := []string{subject}
-	for _, h := range hs {
-		if h.Target != "" {
-			subjects = append(subjects, h.Target)
-		}
-		subjects = append(subjects, sqlstore.HandoffSubject(h.ID))
-	}
-	seen := map[int64]bool{}
-	for _, sub := range subjects {
-		es, err := s.cfg.Events.FindEvents(ctx, lianlu.EventFilter{Subject: sub, Limit: 1000})
-		if err != nil {
-			return tl, err
-		}
-		for i := range es {
-			if seen[es[i].Seq] || es[i].Type == "handoff.opened" {
-				continue
-			}
-			seen[es[i].Seq] = true
-			tl.Items = append(tl.Items, TimelineItem{At: es[i].Time, Kind: "event", Event: &es[i]})
-		}
-	}
-	for i := range hs {
-		at := hs[i].RecordedAt
-		if hs[i].DeliveredAt != nil {
-			at = *hs[i].DeliveredAt
-		}
-		tl.Items = append(tl.Items, TimelineItem{At: at, Kind: "handoff", Handoff: &hs[i]})
-	}
-	sort.SliceStable(tl.Items, func(i, j int) bool {
-		a, b := tl.Items[i], tl.Items[j]
-		if !a.At.Equal(b.At) {
-			return a.At.Before(b.At)
-		}
-		// Same instant: the event that caused a handoff comes first.
-		return a.Kind == "event" && b.Kind == "handoff"
-	})
-	return tl, nil
+	return timeline.Build(ctx, s.cfg.Events, s.cfg.Handoffs, subject)
 }
 
 func (s *Server) handleOrderTimeline(w http.ResponseWriter, r *http.Request) error {

@@ -79,6 +79,9 @@ type Config struct {
 	Dispatch lianlu.DispatchService
 	// Offers manages offer rules and reads sends and coupons.
 	Offers lianlu.OfferService
+	// Console, when set, serves every path the API does not (the web
+	// console at /).
+	Console http.Handler
 }
 
 // Server is the HTTP API.
@@ -243,6 +246,9 @@ func NewServer(cfg Config) *Server {
 	}
 	s.mux.Handle("/api/", s.adapt(Route{handler: notFound}))
 	s.mux.Handle("/api/v1/", s.adapt(Route{handler: notFound, Auth: true, MinRole: lianlu.RoleViewer}))
+	if cfg.Console != nil {
+		s.mux.Handle("/", cfg.Console)
+	}
 	return s
 }
 

@@ -27,6 +27,9 @@ type dialect interface {
 	lockSubscriptionSQL() string
 	// maxParams is the most bind parameters one statement may carry.
 	maxParams() int
+	// hourBucket is an SQL expression of a time column's UTC hour as text
+	// "2006-01-02T15", for grouping.
+	hourBucket(col string) string
 }
 
 // timeLayout is SQLite's stored time format: fixed width, so that text
@@ -53,6 +56,9 @@ func (sqliteDialect) lockSubscriptionSQL() string {
 }
 
 func (sqliteDialect) maxParams() int { return 32000 }
+
+// Stored times are fixed-width UTC text: the hour is a prefix.
+func (sqliteDialect) hourBucket(col string) string { return "substr(" + col + ", 1, 13)" }
 
 type postgresDialect struct{}
 
@@ -82,6 +88,10 @@ func (postgresDialect) lockSubscriptionSQL() string {
 }
 
 func (postgresDialect) maxParams() int { return 65000 }
+
+func (postgresDialect) hourBucket(col string) string {
+	return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')"
+}
 
 // sqlTime scans a time stored by either dialect.
 type sqlTime struct{ t *time.Time }

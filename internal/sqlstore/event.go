@@ -365,6 +365,12 @@ func collectEvents(rows interface {
 // buildEventQuery turns a filter into SQL. Every filter is an index prefix
 // or a residual predicate on a seq-ordered scan.
 func buildEventQuery(d dialect, f lianlu.EventFilter) (string, []any) {
+	return buildEventQueryOrdered(d, f, "seq")
+}
+
+// buildEventQueryOrdered is buildEventQuery with the ORDER BY given
+// ("seq" or "seq DESC").
+func buildEventQueryOrdered(d dialect, f lianlu.EventFilter, order string) (string, []any) {
 	var where []string
 	var args []any
 	where = append(where, "seq > ?")
@@ -407,5 +413,5 @@ func buildEventQuery(d dialect, f lianlu.EventFilter) (string, []any) {
 	}
 	limit = min(limit, MaxEventLimit)
 	return `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY seq LIMIT ` + strconv.Itoa(limit), args
+		` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(limit), args
 }
