@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
 	"github.com/lianlu/lianlu/internal/config"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
@@ -50,6 +51,8 @@ type Main struct {
 	Runner *flow.Runner
 	// Appender stores collector events with group commit.
 	Appender *sqlstore.Appender
+	// Freshness tracks the collector sources' arrivals and lags.
+	Freshness *collect.Freshness
 }
 
 // NewMain returns a Main with the default configuration.
@@ -89,10 +92,16 @@ func (m *Main) Run(ctx context.Context) error {
 		sqlstore.NewMetricsCollector(db))
 	webhooks := sqlstore.NewWebhookService(db)
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
-	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+	m.Freshness = collect.NewFreshness(collect.SegmentSourcePrefix, nil)
+	reg.MustRegister(m.Freshness)
+	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{Committed: m.Freshness.Observe})
 	m.Appender.Start()
+	events := sqlstore.NewEventService(db)
 	m.API = httpapi.NewServer(httpapi.Config{
-		Events:            sqlstore.NewEventService(db),
+		Events:            events,
+		LastEvents:        events,
+		Plans:             sqlstore.NewTrackingPlanService(db),
+		Freshness:         m.Freshness,
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
 		Inventory:         sqlstore.NewInventoryService(db),

@@ -400,3 +400,19 @@ func buildEventQuery(d dialect, f lianlu.EventFilter) (string, []any) {
 	return `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY seq LIMIT ` + strconv.Itoa(limit), args
 }
+
+// LastRecordedAt returns when the source's latest event was stored, nil
+// when it has none. It reads the (source, id) index for the source's
+// highest seq, then that one row: the freshness endpoint's fallback after
+// a restart, not a hot path.
+func (s *EventService) LastRecordedAt(ctx context.Context, source string) (*time.Time, error) {
+	var at *time.Time
+	err := s.db.readRow(ctx, `SELECT recorded_at FROM events WHERE seq = (SELECT MAX(seq) FROM events WHERE source = ?)`, source).Scan(nullTime{&at})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last event of %s: %w", source, err)
+	}
+	return at, nil
+}
