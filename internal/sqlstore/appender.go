@@ -41,14 +41,14 @@ type Appender struct {
 }
 
 type appendRequest struct {
-	ctx     context.Context
-	events  []lianlu.Event
+	ctx    context.Context
+	events []lianlu.Event
 	// violations are tracking plan violations to tally in the same
 	// transaction; their EventIndex refers to events.
 	violations []lianlu.PlanViolation
 	results    []lianlu.AppendResult
-	err     error
-	done    chan struct{}
+	err        error
+	done       chan struct{}
 }
 
 // ErrAppenderStopped is returned by Append after Stop.
