@@ -99,6 +99,7 @@ func (m *Main) Run(ctx context.Context) error {
 	events := sqlstore.NewEventService(db)
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            events,
+		Intake:            sqlstore.NewIntakeService(db),
 		LastEvents:        events,
 		Plans:             sqlstore.NewTrackingPlanService(db),
 		Freshness:         m.Freshness,

@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	appender.Start()
 	t.Cleanup(appender.Stop)
 	e.api = httpapi.NewServer(httpapi.Config{
-		Events: e.events, Access: e.access, Store: db,
+		Events: e.events, Access: e.access, Store: db, Intake: sqlstore.NewIntakeService(db),
 		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
 		WorkOrders:   sqlstore.NewWorkOrderService(db),
 		Orders:       sqlstore.NewOrderService(db),

@@ -30,7 +30,10 @@ type Store interface {
 
 // Config configures a Server.
 type Config struct {
-	Events     lianlu.EventService
+	Events lianlu.EventService
+	// Intake stores POST /api/v1/events and runs business events'
+	// commands.
+	Intake     Ingester
 	Access     lianlu.AccessService
 	Catalog    lianlu.CatalogService
 	Inventory  lianlu.InventoryService
