@@ -24,6 +24,7 @@ Usage:
   lianlu token list [--all]                                   list tokens (never their secrets)
   lianlu token revoke ID                                      revoke a token
   lianlu catalog import products|locations FILE.csv           upsert products or locations from CSV
+  lianlu import --source ID [--format F] [--map M] FILE       bulk-import Segment messages or CloudEvents (NDJSON) or CSV, resumable
   lianlu version                                              print the version
 
 Environment: LIANLU_DATA, LIANLU_DB, LIANLU_ADDR, LIANLU_LOG_FORMAT, LIANLU_LOG_LEVEL
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], getenv, stdout, stderr)
 	case "catalog":
 		return runCatalog(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

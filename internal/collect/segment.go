@@ -1167,3 +1167,20 @@ func (e *errRecorder) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// HasSegmentMessageID reports whether the well-formed JSON object msg has
+// a top-level messageId member, whatever its value. Bulk import gives the
+// messages without one a stable id, so that a resumed import stores them
+// once.
+func HasSegmentMessageID(msg []byte) bool {
+	members, ok := splitObject(msg)
+	return ok && memberValue(members, "messageId") != nil
+}
+
+// IsCloudEvent reports whether the well-formed JSON object msg is a
+// CloudEvent (it has a top-level specversion) rather than a Segment
+// message: the per-line detection of bulk import.
+func IsCloudEvent(msg []byte) bool {
+	members, ok := splitObject(msg)
+	return ok && memberValue(members, "specversion") != nil
+}
