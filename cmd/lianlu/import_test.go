@@ -85,12 +85,16 @@ func (e *importEnv) storedIDs(t *testing.T, source string) map[string]int {
 		events := sqlstore.NewEventService(db)
 		var after int64
 		for {
-			page, err := events.FindEvents(context.Background(), lianlu.EventFilter{Source: source, AfterSeq: after, Limit: 1000})
+			// By seq alone, filtered here: a source filter would sort each
+			// page of a large source anew.
+			page, err := events.FindEvents(context.Background(), lianlu.EventFilter{AfterSeq: after, Limit: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, ev := range page {
-				ids[ev.ID]++
+				if ev.Source == source {
+					ids[ev.ID]++
+				}
 				after = ev.Seq
 			}
 			if len(page) < 1000 {
@@ -252,6 +256,7 @@ func TestImport_ResumeAfterInterruption(t *testing.T) {
 			}()
 			start := time.Now()
 			out, _, err := e.run(ctx, path)
+			importing := time.Since(start)
 			cancel()
 			<-done
 			if err == nil || !strings.Contains(out, "interrupted at line") {
@@ -261,8 +266,9 @@ func TestImport_ResumeAfterInterruption(t *testing.T) {
 			if half == 0 || half >= n {
 				t.Fatalf("%d of %d stored when interrupted", half, n)
 			}
+			start = time.Now()
 			out, _, err = e.run(context.Background(), path)
-			elapsed := time.Since(start)
+			importing += time.Since(start)
 			if err != nil {
 				t.Fatalf("resumed run: %v\n%s", err, out)
 			}
@@ -280,7 +286,7 @@ func TestImport_ResumeAfterInterruption(t *testing.T) {
 					t.Fatalf("m-%d stored %d times", i, c)
 				}
 			}
-			t.Logf("%s: %d lines, interrupted after %d, resumed (%d rows re-sent as duplicates); %.0f lines/s overall", dialect, n, half, cpDup, float64(n)/elapsed.Seconds())
+			t.Logf("%s: %d lines, interrupted after %d, resumed (%d rows re-sent as duplicates); %.1f s importing in all, %.0f lines/s", dialect, n, half, cpDup, importing.Seconds(), float64(n)/importing.Seconds())
 		})
 	}
 }
