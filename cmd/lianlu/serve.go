@@ -53,6 +53,9 @@ type Main struct {
 	Appender *sqlstore.Appender
 	// Freshness tracks the collector sources' arrivals and lags.
 	Freshness *collect.Freshness
+	// Plans serves the collector compiled tracking plans from its cache;
+	// changes through it apply at once.
+	Plans *sqlstore.TrackingPlanService
 }
 
 // NewMain returns a Main with the default configuration.
@@ -97,11 +100,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{Committed: m.Freshness.Observe})
 	m.Appender.Start()
 	events := sqlstore.NewEventService(db)
+	m.Plans = sqlstore.NewTrackingPlanService(db)
 	m.API = httpapi.NewServer(httpapi.Config{
 		Events:            events,
 		Intake:            sqlstore.NewIntakeService(db),
 		LastEvents:        events,
-		Plans:             sqlstore.NewTrackingPlanService(db),
+		Plans:             m.Plans,
 		Freshness:         m.Freshness,
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
