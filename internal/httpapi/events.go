@@ -47,7 +47,7 @@ func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := checkIntake(events, p); err != nil {
+	if err := CheckIntake(events, p); err != nil {
 		return err
 	}
 	results, err := s.ingest(r.Context(), events)
@@ -88,13 +88,13 @@ func (s *Server) ingest(ctx context.Context, events []lianlu.Event) ([]sqlstore.
 	return out, nil
 }
 
-// checkIntake fills each event's department and actor from the caller,
+// CheckIntake fills each event's department and actor from the caller,
 // checks that a non-admin sends only its own department's events (and
 // business events only of the departments that own them, EFORBIDDEN), and
 // validates business events' data against their schemas (EINVALID naming
 // the field below "data"). POST /api/v1/events and `lianlu import` share
-// it.
-func checkIntake(events []lianlu.Event, p lianlu.Principal) error {
+// it, so that both paths apply the same rules.
+func CheckIntake(events []lianlu.Event, p lianlu.Principal) error {
 	var forbidden, invalid []lianlu.FieldError
 	for i := range events {
 		e := &events[i]
@@ -123,10 +123,6 @@ func checkIntake(events []lianlu.Event, p lianlu.Principal) error {
 	}
 	return nil
 }
-
-// CheckIntake is checkIntake for callers outside the HTTP API (the import
-// command), so that both paths apply the same rules.
-func CheckIntake(events []lianlu.Event, p lianlu.Principal) error { return checkIntake(events, p) }
 
 // eventFilterFromQuery reads the shared filters of /events and /stream and
 // restricts non-admin callers to their own department.
