@@ -124,8 +124,8 @@ type SegmentRequest struct {
 	// KeepReceivedAt makes a message's own valid receivedAt its receivedAt
 	// instead of ReceivedAt: for replaying exported messages (bulk
 	// import), whose clock-skew correction refers to when they first
-	// arrived. A message without one, or with one after ReceivedAt, gets
-	// ReceivedAt.
+	// arrived. A message without a valid one, or with one after
+	// ReceivedAt, gets ReceivedAt.
 	KeepReceivedAt bool
 }
 
@@ -219,7 +219,8 @@ var segmentManaged = map[string]bool{
 //     means random UUIDs);
 //   - originalTimestamp as sent or, when only timestamp was sent, that
 //     value (Segment's semantics for a timestamp set by a server library);
-//     sentAt as sent; receivedAt from req (RFC 3339 UTC);
+//     sentAt as sent; receivedAt from req (RFC 3339 UTC), or the
+//     message's own with req.KeepReceivedAt;
 //   - timestamp computed as receivedAt - (sentAt - originalTimestamp) when
 //     both are known (correcting the client's clock skew), else
 //     originalTimestamp, else receivedAt; a timestamp more than
@@ -551,8 +552,9 @@ func (d *segmentDecoder) message(call string, members []segMember, shared *segme
 	}
 	receivedAt, receivedJSON := d.receivedAt, d.receivedJSON
 	if d.keepReceived {
-		// A receivedAt after the import's own time is not believed.
-		if t, text := timeField("receivedAt"); text != nil && !t.After(d.receivedAt) {
+		// A receivedAt that is not a timestamp, or is after the import's
+		// own time, is not believed: the message gets the import's.
+		if t, text, problem := parseSegmentTime(get("receivedAt")); problem == "" && text != nil && !t.After(d.receivedAt) {
 			receivedAt = t.UTC()
 			receivedJSON = strconv.AppendQuote(nil, receivedAt.Format(time.RFC3339Nano))
 		}
