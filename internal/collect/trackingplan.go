@@ -3,6 +3,7 @@ package collect
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -109,17 +110,43 @@ func compileSchema(loc string, raw []byte) (*jsonschema.Schema, error) {
 	return sch, nil
 }
 
-// schemaError shortens a compiler error for a client: the library's text
-// names the internal location, which the client does not know.
+// schemaError says what is wrong with a schema, where in it, in words a
+// client can act on: the library's text names the document's internal
+// URL, which the client never gave.
 func schemaError(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i < 300 {
-		return msg[i+2:]
+	var sve *jsonschema.SchemaValidationError
+	var ve *jsonschema.ValidationError
+	var re *jsonschema.InvalidRegexError
+	var le *jsonschema.LoadURLError
+	switch {
+	case errors.As(err, &le):
+		return fmt.Sprintf("$ref %q: only references inside the schema itself are allowed", le.URL)
+	case errors.As(err, &sve) && errors.As(sve.Err, &ve):
+		for len(ve.Causes) > 0 {
+			ve = ve.Causes[0]
+		}
+		return "at " + schemaPointer(ve.InstanceLocation) + ": " + ve.ErrorKind.LocalizedString(printer)
+	case errors.As(err, &re):
+		return fmt.Sprintf("pattern %q is not a valid regular expression", re.Regex)
 	}
+	msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "jsonschema: "), strconv.Quote(planSchemaURL), "the schema")
 	if len(msg) > 300 {
 		msg = msg[:300]
 	}
 	return msg
+}
+
+// schemaPointer is the JSON pointer of a location in a schema, "/" for
+// its root.
+func schemaPointer(tokens []string) string {
+	if len(tokens) == 0 {
+		return "/"
+	}
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteString("/" + strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1"))
+	}
+	return b.String()
 }
 
 // Check returns how a decoded Segment event breaks the plan: nil for an

@@ -45,6 +45,13 @@ func TestCompilePlan_Errors(t *testing.T) {
 			t.Errorf("%s: %v %+v", name, err, fs)
 		}
 	}
+	// Messages say where in the schema, never the internal URL.
+	for schema, want := range map[string]string{`{"properties":{"a":{"type":"strin"}}}`: "at /properties/a/type", `{"$ref":"file:///etc/passwd"}`: "only references inside the schema"} {
+		_, err := collect.CompilePlan(lianlu.TrackingPlan{Mode: "flag", Events: map[string]json.RawMessage{"X": json.RawMessage(schema)}})
+		if msg := lianlu.ErrorFields(err)[0].Message; !strings.Contains(msg, want) || strings.Contains(msg, "lianlu.invalid") {
+			t.Errorf("%s: %q", schema, msg)
+		}
+	}
 	// A local $ref inside the schema works.
 	_, err := collect.CompilePlan(lianlu.TrackingPlan{Mode: "block", Events: map[string]json.RawMessage{
 		"X": json.RawMessage(`{"$defs":{"id":{"type":"string"}},"properties":{"a":{"$ref":"#/$defs/id"}}}`)}})
