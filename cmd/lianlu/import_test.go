@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,4 +321,60 @@ func TestImport_BusinessEvents(t *testing.T) {
 			t.Fatalf("orders %+v", orders)
 		}
 	})
+}
+
+// The same with the import process killed (kill -9) halfway: a chunk
+// committed but not yet recorded in the checkpoint is sent again and
+// counted as duplicates, and the log ends with every event exactly once.
+func TestImport_ResumeAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := mustBuildBinary(t)
+	const n = 30_000
+	path := filepath.Join(t.TempDir(), "large.ndjson")
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"type":"track","messageId":"k-%d","userId":"u-%d","event":"Product Viewed","properties":{"sku":"AP-%d"}}`+"\n", i, i%97, i%50)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	e := newImportEnv(t, "sqlite")
+	cmd := exec.Command(bin, "import", "--source", strconv.FormatInt(e.source.ID, 10), "--data", e.dir, path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var cp importCheckpoint
+		if b, err := os.ReadFile(path + ".lianlu-import"); err == nil && json.Unmarshal(b, &cp) == nil && cp.Offset > fi.Size()/3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the import made no progress")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	half := len(e.storedIDs(t, fmt.Sprintf("segment:%d", e.source.ID)))
+	if half == 0 || half >= n {
+		t.Fatalf("%d of %d stored when killed", half, n)
+	}
+	out, _, err := e.run(context.Background(), path)
+	if err != nil || !strings.Contains(out, fmt.Sprintf("%d rows:", n)) {
+		t.Fatalf("resumed: %v\n%s", err, out)
+	}
+	ids := e.storedIDs(t, fmt.Sprintf("segment:%d", e.source.ID))
+	if len(ids) != n {
+		t.Fatalf("%d distinct events stored, want %d", len(ids), n)
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Fatalf("%s stored %d times", id, c)
+		}
+	}
+	t.Logf("killed with %d stored; resumed: %s", half, strings.TrimSpace(out))
 }
