@@ -32,7 +32,7 @@ func BenchmarkCollector(b *testing.B) {
 		clients int
 		perReq  int
 		plan    bool
-	}{{"batch100", 8, 100, false}, {"track", 64, 1, false}, {"batch100-plan", 8, 100, true}, {"track-plan", 64, 1, true}} {
+	}{{"batch100", 8, 100, false}, {"track", 64, 1, false}, {"batch100-plan", 8, 100, true}, {"track-plan", 64, 1, true}, {"batch100-16clients", 16, 100, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
 				benchCollector(b, tc.clients, tc.perReq, tc.plan)

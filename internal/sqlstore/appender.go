@@ -221,7 +221,8 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violati
 		return nil, err
 	}
 	defer tx.Rollback()
-	res, err := AppendEvents(ctx, tx, events)
+	// Append validated every request before it was queued.
+	res, err := appendValidated(ctx, tx, events)
 	if err != nil {
 		return nil, err
 	}

@@ -121,6 +121,16 @@ func AppendEvents(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.
 	if len(errs) > 0 {
 		return nil, lianlu.Invalid(errs...)
 	}
+	return appendValidated(ctx, tx, events)
+}
+
+// appendValidated is AppendEvents for events that passed ValidateEvent
+// already (the group-commit appender checks each request before it joins
+// a group; checking again would cost a second JSON scan of every event).
+func appendValidated(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
 	if err := tx.db.dialect.lockAppend(ctx, tx); err != nil {
 		return nil, err
 	}
