@@ -252,30 +252,94 @@ func (im *importer) saveCheckpoint() error {
 	return os.Rename(tmp, im.cpPath)
 }
 
-// run reads the file from the checkpoint on, chunk by chunk; each chunk
-// is committed, then the checkpoint moves past it.
+// tally counts what one chunk did; it joins the checkpoint when the
+// chunk is committed, so that a chunk read ahead never counts twice.
+type tally struct {
+	accepted, duplicates, rejected int64
+	reasons                        []string
+}
+
+func (t *tally) reject(line int64, reason string) {
+	t.rejected++
+	if len(t.reasons) < importReasonsKept {
+		t.reasons = append(t.reasons, fmt.Sprintf("line %d: %s", line, reason))
+	}
+}
+
+func (t *tally) stored(results []lianlu.AppendResult) {
+	for _, r := range results {
+		if r.Duplicate {
+			t.duplicates++
+		} else {
+			t.accepted++
+		}
+	}
+}
+
+// add joins a committed chunk's tally to the checkpoint.
+func (cp *importCheckpoint) add(t *tally) {
+	cp.Accepted += t.accepted
+	cp.Duplicates += t.duplicates
+	cp.Rejected += t.rejected
+	for _, r := range t.reasons {
+		if len(cp.Reasons) < importReasonsKept {
+			cp.Reasons = append(cp.Reasons, r)
+		}
+	}
+}
+
+// run reads the file from the checkpoint on, chunk by chunk. Each chunk's
+// Segment messages are decoded while the previous chunk's are being
+// committed (the appender is the slow part, so the two overlap); the
+// checkpoint moves past a chunk once it is committed.
 func (im *importer) run(ctx context.Context, f *os.File, progress func()) error {
 	next, err := im.reader(f)
 	if err != nil {
 		return err
 	}
-	for {
-		if err := ctx.Err(); err != nil {
+	// The previous chunk, committing.
+	var pending chan error
+	var pendingOffset, pendingLine int64
+	var pendingTally *tally
+	finish := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		if err != nil {
 			return err
 		}
+		im.cp.add(pendingTally)
+		im.cp.Offset, im.cp.Line = pendingOffset, pendingLine
+		if err := im.saveCheckpoint(); err != nil {
+			return err
+		}
+		progress()
+		return nil
+	}
+	offset, line := im.cp.Offset, im.cp.Line
+	for {
+		if err := ctx.Err(); err != nil {
+			if ferr := finish(); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		t := &tally{}
 		var rows []eventRow
 		size := 0
-		offset, line := im.cp.Offset, im.cp.Line
+		start := offset
 		for len(rows) < importChunkLines && size < importChunkBytes {
 			row, end, reject, err := next()
 			if errors.Is(err, io.EOF) {
 				break
 			} else if err != nil {
-				return err
+				return errors.Join(err, finish())
 			}
 			offset, line = end, row.line
 			if reject != "" {
-				im.reject(row.line, reject)
+				t.reject(row.line, reject)
 				continue
 			}
 			if len(row.data) == 0 {
@@ -284,25 +348,38 @@ func (im *importer) run(ctx context.Context, f *os.File, progress func()) error 
 			rows = append(rows, row)
 			size += len(row.data)
 		}
-		if len(rows) == 0 && offset == im.cp.Offset {
+		if len(rows) == 0 && offset == start {
+			if err := finish(); err != nil {
+				return err
+			}
 			progress()
 			return nil
 		}
-		if err := im.chunk(ctx, rows); err != nil {
+		segment, cloud := im.split(rows, t)
+		batch, err := im.decodeSegment(ctx, segment, t)
+		if err != nil {
+			return errors.Join(err, finish())
+		}
+		if err := finish(); err != nil {
 			return err
 		}
-		im.cp.Offset, im.cp.Line = offset, line
-		if err := im.saveCheckpoint(); err != nil {
+		// CloudEvents run their commands now, in order with the chunks.
+		if err := im.cloudEvents(ctx, cloud, t); err != nil {
 			return err
 		}
-		progress()
-	}
-}
-
-func (im *importer) reject(line int64, reason string) {
-	im.cp.Rejected++
-	if len(im.cp.Reasons) < importReasonsKept {
-		im.cp.Reasons = append(im.cp.Reasons, fmt.Sprintf("line %d: %s", line, reason))
+		done := make(chan error, 1)
+		go func() {
+			if len(batch.Events) == 0 && len(batch.violations) == 0 {
+				done <- nil
+				return
+			}
+			stored, err := im.appender.AppendChecked(ctx, batch.Events, batch.violations)
+			if err == nil {
+				t.stored(stored)
+			}
+			done <- err
+		}()
+		pending, pendingOffset, pendingLine, pendingTally = done, offset, line, t
 	}
 }
 
@@ -350,14 +427,12 @@ func (im *importer) reader(f *os.File) (func() (eventRow, int64, string, error),
 	}, nil
 }
 
-// chunk imports a chunk of rows: Segment messages through the collector's
-// decoder, tracking plan and group-commit appender; CloudEvents through
-// the intake checks and Ingest of POST /api/v1/events.
-func (im *importer) chunk(ctx context.Context, rows []eventRow) error {
-	var segment, cloud []eventRow
+// split sorts a chunk's rows into Segment messages and CloudEvents,
+// rejecting rows that are not JSON.
+func (im *importer) split(rows []eventRow, t *tally) (segment, cloud []eventRow) {
 	for _, r := range rows {
 		if !json.Valid(r.data) {
-			im.reject(r.line, "malformed JSON")
+			t.reject(r.line, "malformed JSON")
 			continue
 		}
 		switch {
@@ -367,10 +442,7 @@ func (im *importer) chunk(ctx context.Context, rows []eventRow) error {
 			segment = append(segment, r)
 		}
 	}
-	if err := im.segment(ctx, segment); err != nil {
-		return err
-	}
-	return im.cloudEvents(ctx, cloud)
+	return segment, cloud
 }
 
 // stableMessageID is the messageId of a message that has none: the hash
@@ -380,9 +452,18 @@ func stableMessageID(msg []byte) string {
 	return "import-" + hex.EncodeToString(h[:16])
 }
 
-func (im *importer) segment(ctx context.Context, rows []eventRow) error {
+// segmentBatch is a chunk's Segment messages decoded and checked against
+// the tracking plan, ready to append.
+type segmentBatch struct {
+	collect.SegmentResult
+	violations []lianlu.PlanViolation
+}
+
+// decodeSegment runs a chunk's Segment messages through the collector's
+// decoder and the source's tracking plan, rejecting what they refuse.
+func (im *importer) decodeSegment(ctx context.Context, rows []eventRow, t *tally) (segmentBatch, error) {
 	if len(rows) == 0 {
-		return nil
+		return segmentBatch{}, nil
 	}
 	var body bytes.Buffer
 	body.WriteString(`{"batch":[`)
@@ -408,11 +489,11 @@ func (im *importer) segment(ctx context.Context, rows []eventRow) error {
 		SourceID: strconv.FormatInt(im.src.ID, 10), KeepReceivedAt: true,
 	}, collect.SegmentLimits{MaxRequestBytes: body.Len() + 1, MaxBatchMessages: len(rows)}, nil)
 	if err != nil {
-		return fmt.Errorf("decode chunk at line %d: %s", rows[0].line, describe(err))
+		return segmentBatch{}, fmt.Errorf("decode chunk at line %d: %s", rows[0].line, describe(err))
 	}
 	plan, err := im.plans.CompiledPlan(ctx, im.src.ID)
 	if err != nil {
-		return err
+		return segmentBatch{}, err
 	}
 	violations := collect.ApplyPlan(plan, &res)
 	reasons := map[int][]string{}
@@ -425,33 +506,19 @@ func (im *importer) segment(ctx context.Context, rows []eventRow) error {
 	}
 	for i, r := range rows {
 		if rs, ok := reasons[i]; ok {
-			im.reject(r.line, strings.Join(rs, "; "))
+			t.reject(r.line, strings.Join(rs, "; "))
 		}
 	}
 	for i := range res.Events {
 		res.Events[i].Department = im.src.Department
 	}
-	if len(res.Events) == 0 && len(violations) == 0 {
-		return nil
-	}
-	stored, err := im.appender.AppendChecked(ctx, res.Events, violations)
-	if err != nil {
-		return err
-	}
-	for _, s := range stored {
-		if s.Duplicate {
-			im.cp.Duplicates++
-		} else {
-			im.cp.Accepted++
-		}
-	}
-	return nil
+	return segmentBatch{SegmentResult: res, violations: violations}, nil
 }
 
 // indexedFieldRe reads the event index of a batch field error, "[3].data".
 var indexedFieldRe = regexp.MustCompile(`^\[(\d+)\]\.`)
 
-func (im *importer) cloudEvents(ctx context.Context, rows []eventRow) error {
+func (im *importer) cloudEvents(ctx context.Context, rows []eventRow, t *tally) error {
 	header := http.Header{"Content-Type": {collect.CloudEventsJSONType}}
 	var events []lianlu.Event
 	var lines []int64
@@ -461,7 +528,7 @@ func (im *importer) cloudEvents(ctx context.Context, rows []eventRow) error {
 			err = httpapi.CheckIntake(es, im.principal)
 		}
 		if err != nil {
-			im.reject(r.line, reasonOf(err))
+			t.reject(r.line, reasonOf(err))
 			continue
 		}
 		events = append(events, es[0])
@@ -473,11 +540,7 @@ func (im *importer) cloudEvents(ctx context.Context, rows []eventRow) error {
 		res, err := im.intake.Ingest(ctx, events)
 		if err == nil {
 			for _, r := range res {
-				if r.Duplicate {
-					im.cp.Duplicates++
-				} else {
-					im.cp.Accepted++
-				}
+				t.stored([]lianlu.AppendResult{r.AppendResult})
 			}
 			return nil
 		}
@@ -496,7 +559,7 @@ func (im *importer) cloudEvents(ctx context.Context, rows []eventRow) error {
 		}
 		if len(bad) == 0 {
 			for i := range events {
-				if err := im.cloudEvents(ctx, []eventRow{{line: lines[i], data: rows[indexOfLine(rows, lines[i])].data}}); err != nil {
+				if err := im.cloudEvents(ctx, []eventRow{{line: lines[i], data: rows[indexOfLine(rows, lines[i])].data}}, t); err != nil {
 					return err
 				}
 			}
@@ -506,7 +569,7 @@ func (im *importer) cloudEvents(ctx context.Context, rows []eventRow) error {
 		var keepLines []int64
 		for i, e := range events {
 			if rs, ok := bad[i]; ok {
-				im.reject(lines[i], strings.Join(rs, "; "))
+				t.reject(lines[i], strings.Join(rs, "; "))
 				continue
 			}
 			keep, keepLines = append(keep, e), append(keepLines, lines[i])
