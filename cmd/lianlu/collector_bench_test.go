@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,32 +23,42 @@ import (
 // clients: /v1/batch with 100 messages per request (batch) and single
 // /v1/track calls (track), each from concurrent clients for a fixed time
 // (LIANLU_BENCH_SECONDS, default 10). It reports durable events/s and, for
-// track, the acknowledgement latency. Run with -benchtime 1x.
+// track, the acknowledgement latency. The -plan cases give the source a
+// tracking plan in block mode that every message satisfies, so each one is
+// validated. Run with -benchtime 1x.
 func BenchmarkCollector(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		clients int
 		perReq  int
-	}{{"batch100", 8, 100}, {"track", 64, 1}} {
+		plan    bool
+	}{{"batch100", 8, 100, false}, {"track", 64, 1, false}, {"batch100-plan", 8, 100, true}, {"track-plan", 64, 1, true}, {"batch100-16clients", 16, 100, false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				benchCollector(b, tc.clients, tc.perReq)
+				benchCollector(b, tc.clients, tc.perReq, tc.plan)
 			}
 		})
 	}
 }
 
-func benchCollector(b *testing.B, clients, perReq int) {
+func benchCollector(b *testing.B, clients, perReq int, plan bool) {
 	m := NewMain()
 	m.Config.DataDir, m.Config.Addr = b.TempDir(), "127.0.0.1:0"
 	if err := m.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	_, key, err := sqlstore.NewSourceService(m.DB).CreateSource(lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{Name: "bench", Role: lianlu.RoleAdmin}),
+	src, key, err := sqlstore.NewSourceService(m.DB).CreateSource(lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{Name: "bench", Role: lianlu.RoleAdmin}),
 		lianlu.Source{Name: "bench", Department: "marketing", Kind: "server"})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if plan {
+		// The server's own plan service, so that its cache is the one used.
+		if _, err := m.Plans.PutTrackingPlan(context.Background(), lianlu.TrackingPlan{SourceID: src.ID, Mode: lianlu.PlanBlock, Events: map[string]json.RawMessage{
+			"Product Viewed": json.RawMessage(`{"type":"object","required":["sku","price"],"properties":{"sku":{"type":"string","pattern":"^AP-[0-9]+$"},"price":{"type":"number","minimum":0}}}`)}}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))
 	seconds := 10

@@ -137,7 +137,9 @@ func login(t *testing.T, ctx context.Context, base, user, password string) {
 		chromedp.SendKeys("#username", user),
 		chromedp.SendKeys("#password", password),
 		chromedp.Submit("#password"),
-		chromedp.WaitVisible("main h1"),
+		// The sign-in page has a main h1 too: wait for what only a
+		// signed-in page has, or the next navigation aborts this one.
+		chromedp.WaitVisible(`form[action="/logout"]`),
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}

@@ -27,6 +27,7 @@ Usage:
   lianlu user list | set-password --username U               list console users; change a password
   lianlu demo [--scale small|medium|large] [--seed N]        fill a fresh database with the simulated demo brand
   lianlu catalog import products|locations|stores FILE.csv    upsert products, locations or stores from CSV
+  lianlu import --source ID [--format F] [--map M] FILE       bulk-import Segment messages or CloudEvents (NDJSON) or CSV, resumable
   lianlu version                                              print the version
 
 Environment: LIANLU_DATA, LIANLU_DB, LIANLU_ADDR, LIANLU_LOG_FORMAT, LIANLU_LOG_LEVEL
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runUser(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return runImport(ctx, args[1:], getenv, stdout, stderr)
 	case "catalog":
 		return runCatalog(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":

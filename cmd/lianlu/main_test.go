@@ -241,14 +241,17 @@ func startServer(t *testing.T, bin string, args ...string) *server {
 	}
 }
 
-// Crash safety: kill -9 the server in the middle of a load from several
-// clients, restart it, and find every acknowledged event exactly once.
-func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := mustBuildBinary(t)
-	cases := []struct {
+// crashLoad sends one request of a load: the ids it carries, and whether
+// the server acknowledged them. ok false with a nil error means refused.
+type crashLoad func(ctx context.Context, client *http.Client, addr string, c, n int) (ids []string, acked bool, err error)
+
+// crashDialects are the server arguments of each database the crash tests
+// run on, and the data directory holding the admin token.
+func crashDialects() []struct {
+	name string
+	args func(t *testing.T) ([]string, string)
+} {
+	return []struct {
 		name string
 		args func(t *testing.T) ([]string, string)
 	}{
@@ -256,114 +259,182 @@ func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
 			dir := t.TempDir()
 			return []string{"--data", dir}, dir
 		}},
+		{"postgres", func(t *testing.T) ([]string, string) {
+			dir := t.TempDir()
+			return []string{"--data", dir, "--db", sqlstoretest.PostgresURL(t)}, dir
+		}},
 	}
-	cases = append(cases, struct {
-		name string
-		args func(t *testing.T) ([]string, string)
-	}{"postgres", func(t *testing.T) ([]string, string) {
-		dir := t.TempDir()
-		return []string{"--data", dir, "--db", sqlstoretest.PostgresURL(t)}, dir
-	}})
-	for _, tc := range cases {
+}
+
+// mustSurviveKill9 runs load from 6 clients against srv, kills the server
+// without warning once 3,000 ids were acknowledged (or after 20 s),
+// restarts it, and checks that every acknowledged id of source is stored
+// exactly once, and nothing twice.
+func mustSurviveKill9(t *testing.T, bin string, args []string, srv *server, token, source string, load crashLoad) {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for c := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				ids, ok, err := load(ctx, client, srv.addr, c, n)
+				if err != nil {
+					return // the server is gone
+				}
+				if ok {
+					mu.Lock()
+					for _, id := range ids {
+						acked[id]++
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	// Let the load run, then kill without warning.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 3000 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Wait()
+	cancel()
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no event was acknowledged before the kill")
+	}
+
+	srv = startServer(t, bin, args...)
+	stored := map[string]int{}
+	after := "0"
+	for {
+		req, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/events?source="+source+"&limit=1000&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items      []lianlu.Event `json:"items"`
+			NextCursor string         `json:"next_cursor"`
+		}
+		json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		for _, e := range page.Items {
+			stored[e.ID]++
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		after = page.NextCursor
+	}
+	for id := range acked {
+		if stored[id] != 1 {
+			t.Fatalf("acknowledged event %s stored %d times", id, stored[id])
+		}
+	}
+	for id, n := range stored {
+		if n != 1 {
+			t.Fatalf("event %s stored %d times", id, n)
+		}
+	}
+	t.Logf("%d events acknowledged before kill -9, %d stored after restart, all acknowledged ones exactly once", len(acked), len(stored))
+}
+
+// Crash safety: kill -9 the server in the middle of a load from several
+// clients, restart it, and find every acknowledged event exactly once.
+func TestCrash_AcknowledgedEventsSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := mustBuildBinary(t)
+	for _, tc := range crashDialects() {
 		t.Run(tc.name, func(t *testing.T) {
 			args, dir := tc.args(t)
 			srv := startServer(t, bin, args...)
 			token := adminToken(t, dir)
-
-			var mu sync.Mutex
-			acked := map[string]int{}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			var wg sync.WaitGroup
-			client := &http.Client{Timeout: 10 * time.Second}
-			for c := range 6 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for n := 0; ctx.Err() == nil; n++ {
-						var items []string
-						var ids []string
-						for i := range 10 {
-							id := fmt.Sprintf("c%d-%d-%d", c, n, i)
-							ids = append(ids, id)
-							items = append(items, `{"specversion":"1.0","id":"`+id+`","source":"crash","type":"load.tick","data":{"n":`+fmt.Sprint(i)+`}}`)
-						}
-						req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+srv.addr+"/api/v1/events", strings.NewReader("["+strings.Join(items, ",")+"]"))
-						req.Header.Set("Content-Type", "application/cloudevents-batch+json")
-						req.Header.Set("Authorization", "Bearer "+token)
-						res, err := client.Do(req)
-						if err != nil {
-							return // the server is gone
-						}
-						io.Copy(io.Discard, res.Body)
-						res.Body.Close()
-						if res.StatusCode == 201 || res.StatusCode == 200 {
-							mu.Lock()
-							for _, id := range ids {
-								acked[id]++
-							}
-							mu.Unlock()
-						}
-					}
-				}()
-			}
-			// Let the load run, then kill without warning.
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				mu.Lock()
-				n := len(acked)
-				mu.Unlock()
-				if n >= 3000 || time.Now().After(deadline) {
-					break
+			mustSurviveKill9(t, bin, args, srv, token, "crash", func(ctx context.Context, client *http.Client, addr string, c, n int) ([]string, bool, error) {
+				var items, ids []string
+				for i := range 10 {
+					id := fmt.Sprintf("c%d-%d-%d", c, n, i)
+					ids = append(ids, id)
+					items = append(items, `{"specversion":"1.0","id":"`+id+`","source":"crash","type":"load.tick","data":{"n":`+fmt.Sprint(i)+`}}`)
 				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/api/v1/events", strings.NewReader("["+strings.Join(items, ",")+"]"))
+				req.Header.Set("Content-Type", "application/cloudevents-batch+json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := client.Do(req)
+				if err != nil {
+					return nil, false, err
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				return ids, res.StatusCode == 201 || res.StatusCode == 200, nil
+			})
+		})
+	}
+}
+
+// The same for the collector: every Segment message acknowledged with 200
+// (after the group commit) survives a kill -9 exactly once.
+func TestCrash_CollectorAcknowledgedSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := mustBuildBinary(t)
+	for _, tc := range crashDialects() {
+		t.Run(tc.name, func(t *testing.T) {
+			args, dir := tc.args(t)
+			srv := startServer(t, bin, args...)
+			token := adminToken(t, dir)
+			req, _ := http.NewRequest("POST", "http://"+srv.addr+"/api/v1/sources", strings.NewReader(`{"name":"web","kind":"web","department":"marketing"}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
 				t.Fatal(err)
 			}
-			srv.cmd.Wait()
-			cancel()
-			wg.Wait()
-			if len(acked) == 0 {
-				t.Fatal("no event was acknowledged before the kill")
+			var src struct {
+				ID       int64  `json:"id"`
+				WriteKey string `json:"write_key"`
 			}
-
-			srv = startServer(t, bin, args...)
-			stored := map[string]int{}
-			after := "0"
-			for {
-				req, _ := http.NewRequest("GET", "http://"+srv.addr+"/api/v1/events?source=crash&limit=1000&after="+after, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				res, err := http.DefaultClient.Do(req)
+			json.NewDecoder(res.Body).Decode(&src)
+			res.Body.Close()
+			if src.WriteKey == "" {
+				t.Fatalf("create source: %d", res.StatusCode)
+			}
+			mustSurviveKill9(t, bin, args, srv, token, fmt.Sprintf("segment:%d", src.ID), func(ctx context.Context, client *http.Client, addr string, c, n int) ([]string, bool, error) {
+				var items, ids []string
+				for i := range 10 {
+					id := fmt.Sprintf("s%d-%d-%d", c, n, i)
+					ids = append(ids, id)
+					items = append(items, `{"type":"track","userId":"u`+fmt.Sprint(c)+`","event":"Load Tick","messageId":"`+id+`"}`)
+				}
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/v1/batch", strings.NewReader(`{"batch":[`+strings.Join(items, ",")+`]}`))
+				req.SetBasicAuth(src.WriteKey, "")
+				req.Header.Set("Content-Type", "application/json")
+				res, err := client.Do(req)
 				if err != nil {
-					t.Fatal(err)
+					return nil, false, err
 				}
-				var page struct {
-					Items      []lianlu.Event `json:"items"`
-					NextCursor string         `json:"next_cursor"`
-				}
-				json.NewDecoder(res.Body).Decode(&page)
+				io.Copy(io.Discard, res.Body)
 				res.Body.Close()
-				for _, e := range page.Items {
-					stored[e.ID]++
-				}
-				if page.NextCursor == "" {
-					break
-				}
-				after = page.NextCursor
-			}
-			for id := range acked {
-				if stored[id] != 1 {
-					t.Fatalf("acknowledged event %s stored %d times", id, stored[id])
-				}
-			}
-			for id, n := range stored {
-				if n != 1 {
-					t.Fatalf("event %s stored %d times", id, n)
-				}
-			}
-			t.Logf("%s: %d events acknowledged before kill -9, %d stored after restart, all acknowledged ones exactly once",
-				tc.name, len(acked), len(stored))
+				return ids, res.StatusCode == 200, nil
+			})
 		})
 	}
 }

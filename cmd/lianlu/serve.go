@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
 	"github.com/lianlu/lianlu/internal/config"
 	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/flow"
@@ -71,6 +72,11 @@ type Main struct {
 	consoleHint string
 	// trickleStop ends the demo's live activity (serve --demo).
 	trickleStop func()
+	// Freshness tracks the collector sources' arrivals and lags.
+	Freshness *collect.Freshness
+	// Plans serves the collector compiled tracking plans from its cache;
+	// changes through it apply at once.
+	Plans *sqlstore.TrackingPlanService
 }
 
 // NewMain returns a Main with the default configuration.
@@ -119,7 +125,9 @@ func (m *Main) Run(ctx context.Context) error {
 		sqlstore.NewMetricsCollector(db))
 	webhooks := sqlstore.NewWebhookService(db)
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
-	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+	m.Freshness = collect.NewFreshness(collect.SegmentSourcePrefix, nil)
+	reg.MustRegister(m.Freshness)
+	m.Appender = sqlstore.NewAppender(db, sqlstore.AppenderConfig{Committed: m.Freshness.Observe})
 	m.Appender.Start()
 	// Listen before building the API: join URLs default to the address
 	// actually bound (a :0 port in tests).
@@ -148,6 +156,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Console, err = m.newConsole(db, access, sessions); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
+	events := sqlstore.NewEventService(db)
+	m.Plans = sqlstore.NewTrackingPlanService(db)
 	m.API = httpapi.NewServer(httpapi.Config{
 		Dispatch:          m.Dispatch,
 		Offers:            offers,
@@ -155,7 +165,11 @@ func (m *Main) Run(ctx context.Context) error {
 		Members:           members,
 		BaseURL:           baseURL,
 		Join:              joinPage,
-		Events:            sqlstore.NewEventService(db),
+		Events:            events,
+		Intake:            sqlstore.NewIntakeService(db),
+		LastEvents:        events,
+		Plans:             m.Plans,
+		Freshness:         m.Freshness,
 		Access:            access,
 		Catalog:           sqlstore.NewCatalogService(db),
 		Inventory:         sqlstore.NewInventoryService(db),

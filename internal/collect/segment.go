@@ -121,6 +121,12 @@ type SegmentRequest struct {
 	ReceivedAt time.Time
 	// SourceID is the id of the Lianlu source the write key belongs to.
 	SourceID string
+	// KeepReceivedAt makes a message's own valid receivedAt its receivedAt
+	// instead of ReceivedAt: for replaying exported messages (bulk
+	// import), whose clock-skew correction refers to when they first
+	// arrived. A message without a valid one, or with one after
+	// ReceivedAt, gets ReceivedAt.
+	KeepReceivedAt bool
 }
 
 // SegmentResult is the outcome of DecodeSegment.
@@ -130,6 +136,9 @@ type SegmentResult struct {
 	// MessageIDs holds the messageId of each event (given or assigned),
 	// parallel to Events, for the response and for logs.
 	MessageIDs []string
+	// Indexes holds the batch position of each event, parallel to Events
+	// (0 for a single call), so that later checks can report by index.
+	Indexes []int
 	// Invalid lists the problems of the batch messages that were left out
 	// of Events, in batch order; always empty for the other calls, which
 	// fail instead.
@@ -210,7 +219,8 @@ var segmentManaged = map[string]bool{
 //     means random UUIDs);
 //   - originalTimestamp as sent or, when only timestamp was sent, that
 //     value (Segment's semantics for a timestamp set by a server library);
-//     sentAt as sent; receivedAt from req (RFC 3339 UTC);
+//     sentAt as sent; receivedAt from req (RFC 3339 UTC), or the
+//     message's own with req.KeepReceivedAt;
 //   - timestamp computed as receivedAt - (sentAt - originalTimestamp) when
 //     both are known (correcting the client's clock skew), else
 //     originalTimestamp, else receivedAt; a timestamp more than
@@ -285,6 +295,7 @@ func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (
 		receivedJSON: strconv.AppendQuote(nil, receivedAt.Format(time.RFC3339Nano)),
 		source:       source,
 		newID:        newID,
+		keepReceived: req.KeepReceivedAt,
 	}
 	if d.newID == nil {
 		d.newID = randomMessageID
@@ -301,6 +312,7 @@ func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (
 		}
 		res.Events = []lianlu.Event{e}
 		res.MessageIDs = []string{e.ID}
+		res.Indexes = []int{0}
 		return res, nil
 	}
 
@@ -310,6 +322,7 @@ func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (
 	}
 	res.Events = make([]lianlu.Event, 0, len(items))
 	res.MessageIDs = make([]string, 0, len(items))
+	res.Indexes = make([]int, 0, len(items))
 	for i, item := range items {
 		ms, ok := splitObject(item)
 		if !ok {
@@ -325,6 +338,7 @@ func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (
 		}
 		res.Events = append(res.Events, e)
 		res.MessageIDs = append(res.MessageIDs, e.ID)
+		res.Indexes = append(res.Indexes, i)
 	}
 	return res, nil
 }
@@ -336,6 +350,7 @@ type segmentDecoder struct {
 	receivedJSON []byte    // receivedAt as a JSON string
 	source       string
 	newID        func() string
+	keepReceived bool // see SegmentRequest.KeepReceivedAt
 }
 
 // segmentBatch holds the top-level fields of a batch call that apply to
@@ -535,6 +550,15 @@ func (d *segmentDecoder) message(call string, members []segMember, shared *segme
 	if originalJSON == nil && givenJSON != nil {
 		original, originalJSON = given, givenJSON
 	}
+	receivedAt, receivedJSON := d.receivedAt, d.receivedJSON
+	if d.keepReceived {
+		// A receivedAt that is not a timestamp, or is after the import's
+		// own time, is not believed: the message gets the import's.
+		if t, text, problem := parseSegmentTime(get("receivedAt")); problem == "" && text != nil && !t.After(d.receivedAt) {
+			receivedAt = t.UTC()
+			receivedJSON = strconv.AppendQuote(nil, receivedAt.Format(time.RFC3339Nano))
+		}
+	}
 
 	if len(fe) > 0 {
 		if !okMessageID {
@@ -543,18 +567,18 @@ func (d *segmentDecoder) message(call string, members []segMember, shared *segme
 		return lianlu.Event{}, messageID, fe
 	}
 
-	at := d.receivedAt
+	at := receivedAt
 	switch {
 	case originalJSON != nil && sentJSON != nil:
 		// Sub saturates, so absurd clocks give a time far in the past
 		// or one that is clamped below, never an overflow.
-		at = d.receivedAt.Add(-sent.Sub(original))
+		at = receivedAt.Add(-sent.Sub(original))
 	case originalJSON != nil:
 		at = original
 	}
 	clamped := false
-	if at.After(d.receivedAt.Add(d.lim.FutureTolerance)) {
-		at, clamped = d.receivedAt, true
+	if at.After(receivedAt.Add(d.lim.FutureTolerance)) {
+		at, clamped = receivedAt, true
 	}
 	at = at.UTC()
 	if at.Year() < 1 || at.Year() > 9999 {
@@ -625,7 +649,7 @@ func (d *segmentDecoder) message(call string, members []segMember, shared *segme
 		out = append(out, sentJSON...)
 	}
 	out = append(out, `,"receivedAt":`...)
-	out = append(out, d.receivedJSON...)
+	out = append(out, receivedJSON...)
 	out = append(out, `,"timestamp":"`...)
 	out = at.AppendFormat(out, time.RFC3339Nano)
 	out = append(out, '"')
@@ -1144,4 +1168,21 @@ func (e *errRecorder) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// HasSegmentMessageID reports whether the well-formed JSON object msg has
+// a top-level messageId member, whatever its value. Bulk import gives the
+// messages without one a stable id, so that a resumed import stores them
+// once.
+func HasSegmentMessageID(msg []byte) bool {
+	members, ok := splitObject(msg)
+	return ok && memberValue(members, "messageId") != nil
+}
+
+// IsCloudEvent reports whether the well-formed JSON object msg is a
+// CloudEvent (it has a top-level specversion) rather than a Segment
+// message: the per-line detection of bulk import.
+func IsCloudEvent(msg []byte) bool {
+	members, ok := splitObject(msg)
+	return ok && memberValue(members, "specversion") != nil
 }

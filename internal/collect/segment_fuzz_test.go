@@ -19,7 +19,9 @@ var segmentFuzzCalls = []string{
 
 // FuzzDecodeSegment checks that DecodeSegment never panics, fails only with
 // client errors, and that every event it returns is complete, storable and
-// consistent with its normalised message.
+// consistent with its normalised message. The call byte's high bits also
+// turn on KeepReceivedAt (bulk import) and a tracking plan in flag or
+// block mode applied to the result.
 func FuzzDecodeSegment(f *testing.F) {
 	seeds := []struct {
 		call uint8 // index in segmentFuzzCalls
@@ -54,6 +56,10 @@ func FuzzDecodeSegment(f *testing.F) {
 		{0, `[]`},
 		{0, "{\"userId\":\"\xff\"}"},
 		{0, ``},
+		{0x80, `{"userId":"u1","event":"E","receivedAt":"2026-03-01T09:00:00Z","sentAt":"2026-03-01T08:59:59Z","timestamp":"2026-03-01T08:59:58Z"}`},
+		{0x80 | 6, `{"batch":[{"type":"track","userId":"u","event":"E","receivedAt":"2030-01-01T00:00:00Z"},{"type":"track","userId":"u","event":"E","receivedAt":5}]}`},
+		{0x40 | 6, `{"batch":[{"type":"track","userId":"u","event":"Order","properties":{"id":"1"}},{"type":"track","userId":"u","event":"Order","timestamp":"2099-01-01T00:00:00Z"},{"type":"track","userId":"u","event":"Other"}]}`},
+		{0x20 | 0, `{"userId":"u","event":"Order","properties":{"id":7}}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.call, []byte(s.body))
@@ -61,17 +67,28 @@ func FuzzDecodeSegment(f *testing.F) {
 
 	receivedAt := time.Date(2026, 3, 1, 10, 0, 10, 0, time.UTC)
 	lim := SegmentLimits{MaxMessageBytes: 2048, MaxRequestBytes: 64 << 10, MaxBatchMessages: 20, MaxBatchContextBytes: 512, FutureTolerance: time.Minute}
+	plans := map[string]*Plan{}
+	for _, mode := range []string{lianlu.PlanFlag, lianlu.PlanBlock} {
+		p, err := CompilePlan(lianlu.TrackingPlan{SourceID: 1, Mode: mode, Events: map[string]json.RawMessage{
+			"Order": json.RawMessage(`{"type":"object","required":["id"],"properties":{"id":{"type":"string","maxLength":8}}}`)}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		plans[mode] = p
+	}
 	f.Fuzz(func(t *testing.T, call uint8, body []byte) {
+		keep := call&0x80 != 0
 		n := 0
 		newID := func() string {
 			n++
 			return "gen-" + strings.Repeat("x", n%3)
 		}
 		req := SegmentRequest{
-			Call:       segmentFuzzCalls[int(call)%len(segmentFuzzCalls)],
-			Body:       body,
-			ReceivedAt: receivedAt,
-			SourceID:   "fuzz",
+			Call:           segmentFuzzCalls[int(call&0x1f)%len(segmentFuzzCalls)],
+			Body:           body,
+			ReceivedAt:     receivedAt,
+			SourceID:       "fuzz",
+			KeepReceivedAt: keep,
 		}
 		res, err := DecodeSegment(req, lim, newID)
 		if err != nil {
@@ -83,14 +100,29 @@ func FuzzDecodeSegment(f *testing.F) {
 			}
 			return
 		}
-		if len(res.Events) != len(res.MessageIDs) {
-			t.Fatalf("%d events but %d message ids", len(res.Events), len(res.MessageIDs))
+		if len(res.Events) != len(res.MessageIDs) || len(res.Events) != len(res.Indexes) {
+			t.Fatalf("%d events but %d message ids and %d indexes", len(res.Events), len(res.MessageIDs), len(res.Indexes))
 		}
 		if req.Call != SegmentBatch && (len(res.Events) != 1 || len(res.Invalid) != 0) {
 			t.Fatalf("single call result %+v", res)
 		}
+		var violations []lianlu.PlanViolation
+		switch {
+		case call&0x40 != 0:
+			violations = ApplyPlan(plans[lianlu.PlanBlock], &res)
+		case call&0x20 != 0:
+			violations = ApplyPlan(plans[lianlu.PlanFlag], &res)
+		}
+		for _, v := range violations {
+			if v.Rule == "" || v.Field == "" || v.EventIndex >= len(res.Events) || v.EventIndex >= 0 && res.Events[v.EventIndex].ID != v.MessageID {
+				t.Fatalf("violation %+v does not match the events", v)
+			}
+		}
 		last := -1
 		for _, p := range res.Invalid {
+			if p.Index < 0 {
+				t.Fatalf("problem %+v has no index", p)
+			}
 			if p.Index < last || p.Index >= lim.MaxBatchMessages || p.Message == "" {
 				t.Fatalf("problem %+v out of order or incomplete in %+v", p, res.Invalid)
 			}
@@ -143,7 +175,8 @@ func FuzzDecodeSegment(f *testing.F) {
 				}
 				return s
 			}
-			if str("type") != msgType || str("messageId") != e.ID || str("receivedAt") != receivedAt.Format(time.RFC3339Nano) {
+			recv, err := time.Parse(time.RFC3339Nano, str("receivedAt"))
+			if str("type") != msgType || str("messageId") != e.ID || err != nil || recv.After(receivedAt) || !keep && !recv.Equal(receivedAt) {
 				t.Fatalf("event %d: data %s does not match the event %+v", i, e.Data, e)
 			}
 			if ts, err := time.Parse(time.RFC3339Nano, str("timestamp")); err != nil || !ts.Equal(e.Time) {

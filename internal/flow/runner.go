@@ -90,7 +90,7 @@ func NewRunner(db *sqlstore.DB, cfg RunnerConfig) *Runner {
 	}
 	r := &Runner{db: db, cfg: cfg, logger: cfg.Logger.With(slog.String("component", "flow-runner"))}
 	r.set.Store(&flowSet{versions: map[string]int{}, advancing: map[string]bool{}})
-	r.consumer = sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: SubscriptionName, BatchSize: cfg.BatchSize, Handler: r.handle, Logger: cfg.Logger})
+	r.consumer = sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: SubscriptionName, BatchSize: cfg.BatchSize, Handler: r.handle, Relevant: r.relevant, Logger: cfg.Logger})
 	return r
 }
 
@@ -282,6 +282,24 @@ func (r *Runner) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 		}
 	}
 	return nil
+}
+
+// relevant returns whether the flows in force could act on an event: it
+// triggers a flow, or it is of a type that can change a handoff. handle
+// does nothing for the others, so batches of only such events (collector
+// traffic, mostly) are skipped without a transaction.
+func (r *Runner) relevant(context.Context) (func(lianlu.Event) bool, error) {
+	set := r.set.Load()
+	triggers := make(map[string]bool, len(set.flows))
+	for i := range set.flows {
+		triggers[set.flows[i].Trigger.Event] = true
+	}
+	return func(e lianlu.Event) bool {
+		if strings.HasPrefix(e.Type, "handoff.") {
+			return false // the runner's own records
+		}
+		return triggers[e.Type] || set.advancing[e.Type] || e.Type == "webhook.delivered" || strings.HasSuffix(e.Type, ".cancelled")
+	}, nil
 }
 
 // advanceHandoffs applies e to the unfinished handoffs it concerns: those

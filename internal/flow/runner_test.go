@@ -325,3 +325,34 @@ func TestRunner_FeedbackLoop(t *testing.T) {
 		}
 	})
 }
+
+// Collector traffic between orders does not hold the runner back or make
+// it act: batches of events no flow can use are skipped, and the order
+// among them still gets its handoffs, once.
+func TestRunner_SkipsCollectorTraffic(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		events := sqlstore.NewEventService(e.db)
+		track := func(prefix string) {
+			var batch []lianlu.Event
+			for i := range 250 {
+				batch = append(batch, lianlu.Event{ID: fmt.Sprintf("%s-%d", prefix, i), Source: "segment:1", Type: "segment.track", Department: lianlu.DeptMarketing, Subject: "anon/a"})
+			}
+			if _, err := events.AppendEvents(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		track("a")
+		o := e.place(t, "SKIP-1", 1, e.clock.Now())
+		track("b")
+		e.drain(t)
+		hs := e.handoffs(t, fmt.Sprintf("order/%d", o.ID))
+		if len(hs) != 2 {
+			t.Fatalf("handoffs %+v", hs)
+		}
+		e.drain(t)
+		if hs := e.handoffs(t, fmt.Sprintf("order/%d", o.ID)); len(hs) != 2 {
+			t.Fatalf("handoffs after a second drain %+v", hs)
+		}
+	})
+}

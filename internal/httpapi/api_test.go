@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/httpapi"
 	"github.com/lianlu/lianlu/internal/sqlstore"
@@ -29,6 +30,8 @@ type env struct {
 	events *sqlstore.EventService
 	admin  string
 	srcs   *sqlstore.SourceService
+	plans  *sqlstore.TrackingPlanService
+	fresh  *collect.Freshness
 }
 
 // newEnv starts the API on a fresh SQLite database with an admin token.
@@ -45,19 +48,22 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, db: db, access: sqlstore.NewAccessService(db), events: sqlstore.NewEventService(db)}
 	e.srcs = sqlstore.NewSourceService(db)
-	appender := sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+	e.plans = sqlstore.NewTrackingPlanService(db)
+	e.fresh = collect.NewFreshness(collect.SegmentSourcePrefix, nil)
+	appender := sqlstore.NewAppender(db, sqlstore.AppenderConfig{Committed: e.fresh.Observe})
 	appender.Start()
 	t.Cleanup(appender.Stop)
 	e.api = httpapi.NewServer(httpapi.Config{
-		Events: e.events, Access: e.access, Store: db,
+		Events: e.events, Access: e.access, Store: db, Intake: sqlstore.NewIntakeService(db),
 		Catalog: sqlstore.NewCatalogService(db), Inventory: sqlstore.NewInventoryService(db),
 		WorkOrders:   sqlstore.NewWorkOrderService(db),
 		Orders:       sqlstore.NewOrderService(db),
 		Fulfillments: sqlstore.NewFulfillmentService(db),
 		Feedback:     sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db),
 		Flows: flow.NewService(db, nil), Calendars: db,
-		Sources:      e.srcs,
-		Appender:     appender,
+		Sources:  e.srcs,
+		Appender: appender,
+		Plans:    e.plans, Freshness: e.fresh, LastEvents: e.events,
 		MaxBodyBytes: 4096, MaxEventBodyBytes: 64 << 10, MaxBatchEvents: 50,
 		PollInterval: 50 * time.Millisecond, Heartbeat: 100 * time.Millisecond,
 	})

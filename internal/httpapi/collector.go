@@ -19,6 +19,18 @@ import (
 // Appender stores events with group commit (*sqlstore.Appender).
 type Appender interface {
 	Append(ctx context.Context, events []lianlu.Event) ([]lianlu.AppendResult, error)
+	// AppendChecked also tallies tracking plan violations in the same
+	// transaction.
+	AppendChecked(ctx context.Context, events []lianlu.Event, violations []lianlu.PlanViolation) ([]lianlu.AppendResult, error)
+}
+
+// PlanStore keeps tracking plans and serves them compiled from a cache
+// (*sqlstore.TrackingPlanService).
+type PlanStore interface {
+	lianlu.TrackingPlanService
+	// CompiledPlan returns a source's compiled plan, nil when it has none,
+	// without a database round trip while cached.
+	CompiledPlan(ctx context.Context, sourceID int64) (*collect.Plan, error)
 }
 
 // segmentCalls are the Segment HTTP API calls the collector serves.
@@ -106,14 +118,35 @@ func (s *Server) handleSegment(call string) handlerFunc {
 			res.Events[i].Source = "segment:" + strconv.FormatInt(src.ID, 10)
 			res.Events[i].Department = src.Department
 		}
+		var violations []lianlu.PlanViolation
+		if s.cfg.Plans != nil {
+			plan, err := s.cfg.Plans.CompiledPlan(r.Context(), src.ID)
+			if err != nil {
+				return err
+			}
+			violations = collect.ApplyPlan(plan, &res)
+		}
 		out := collectorResponse{Success: true, Invalid: res.Invalid}
 		if len(res.Events) == 0 {
+			if len(violations) > 0 {
+				// Only blocked messages: tally them, store nothing.
+				if _, err := s.cfg.Appender.AppendChecked(r.Context(), nil, violations); err != nil {
+					return err
+				}
+			}
+			if len(res.Invalid) > 0 && call != collect.SegmentBatch {
+				fields := make([]lianlu.FieldError, len(res.Invalid))
+				for i, p := range res.Invalid {
+					fields[i] = lianlu.FieldError{Field: p.Field, Message: p.Message}
+				}
+				return &lianlu.Error{Code: lianlu.EINVALID, Message: "the message is blocked by the source's tracking plan", Fields: fields}
+			}
 			if len(res.Invalid) > 0 {
 				return &lianlu.Error{Code: lianlu.EINVALID, Message: "no valid message in the batch", Fields: problemFields(res.Invalid)}
 			}
 			return writeJSON(w, http.StatusOK, out)
 		}
-		stored, err := s.cfg.Appender.Append(r.Context(), res.Events)
+		stored, err := s.cfg.Appender.AppendChecked(r.Context(), res.Events, violations)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return lianlu.Errorf(lianlu.EUNAVAILABLE, "request cancelled")

@@ -1,17 +1,20 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/collect"
+	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
 // appendedItem reports one event of a POST /api/v1/events.
@@ -20,6 +23,15 @@ type appendedItem struct {
 	ID        string `json:"id"`
 	Source    string `json:"source"`
 	Duplicate bool   `json:"duplicate"`
+	// Effects names what a new business event's command touched, such as
+	// "order/12" (see docs/events.md).
+	Effects []string `json:"effects,omitempty"`
+}
+
+// Ingester stores events and runs the commands of business events in the
+// same transaction (*sqlstore.IntakeService).
+type Ingester interface {
+	Ingest(ctx context.Context, events []lianlu.Event) ([]sqlstore.IngestResult, error)
 }
 
 // handlePostEvents accepts CloudEvents in structured, binary and batch
@@ -35,38 +47,81 @@ func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	var errs []lianlu.FieldError
-	for i := range events {
-		e := &events[i]
-		if e.Department == "" {
-			e.Department = p.Department
-		} else if e.Department != p.Department && !p.IsAdmin() {
-			prefix := ""
-			if len(events) > 1 {
-				prefix = "[" + strconv.Itoa(i) + "]."
-			}
-			errs = append(errs, lianlu.FieldError{Field: prefix + "department", Message: "a " + string(p.Role) + " token of " + p.Department + " may only send its own department's events"})
-		}
-		if e.Actor == "" {
-			e.Actor = p.Actor()
-		}
+	if err := CheckIntake(events, p); err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: errs[0].Message, Fields: errs}
-	}
-	results, err := s.cfg.Events.AppendEvents(r.Context(), events)
+	results, err := s.ingest(r.Context(), events)
 	if err != nil {
 		return err
 	}
 	items := make([]appendedItem, len(results))
 	status := http.StatusOK
 	for i, res := range results {
-		items[i] = appendedItem{Seq: res.Event.Seq, ID: res.Event.ID, Source: res.Event.Source, Duplicate: res.Duplicate}
+		items[i] = appendedItem{Seq: res.Event.Seq, ID: res.Event.ID, Source: res.Event.Source, Duplicate: res.Duplicate, Effects: res.Effects}
 		if !res.Duplicate {
 			status = http.StatusCreated
 		}
 	}
 	return writeJSON(w, status, List[appendedItem]{Items: items})
+}
+
+// ingest stores events through the Intake; a server configured without
+// one stores plain events and refuses business events, whose commands it
+// cannot run.
+func (s *Server) ingest(ctx context.Context, events []lianlu.Event) ([]sqlstore.IngestResult, error) {
+	if s.cfg.Intake != nil {
+		return s.cfg.Intake.Ingest(ctx, events)
+	}
+	for _, e := range events {
+		if collect.IsBusinessType(e.Type) {
+			return nil, lianlu.Errorf(lianlu.EUNAVAILABLE, "business event intake is not configured")
+		}
+	}
+	res, err := s.cfg.Events.AppendEvents(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sqlstore.IngestResult, len(res))
+	for i, r := range res {
+		out[i].AppendResult = r
+	}
+	return out, nil
+}
+
+// CheckIntake fills each event's department and actor from the caller,
+// checks that a non-admin sends only its own department's events (and
+// business events only of the departments that own them, EFORBIDDEN), and
+// validates business events' data against their schemas (EINVALID naming
+// the field below "data"). POST /api/v1/events and `lianlu import` share
+// it, so that both paths apply the same rules.
+func CheckIntake(events []lianlu.Event, p lianlu.Principal) error {
+	var forbidden, invalid []lianlu.FieldError
+	for i := range events {
+		e := &events[i]
+		prefix := ""
+		if len(events) > 1 {
+			prefix = "[" + strconv.Itoa(i) + "]."
+		}
+		if e.Department == "" {
+			e.Department = p.Department
+		} else if e.Department != p.Department && !p.IsAdmin() {
+			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + "department", Message: "a " + string(p.Role) + " token of " + p.Department + " may only send its own department's events"})
+		}
+		if depts := collect.BusinessDepartments(e.Type); depts != nil && !p.IsAdmin() && !slices.Contains(depts, e.Department) {
+			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + "type", Message: e.Type + " events are sent by " + strings.Join(depts, " or ")})
+		}
+		if e.Actor == "" {
+			e.Actor = p.Actor()
+		}
+		invalid = append(invalid, collect.ValidateBusinessEvent(*e, prefix)...)
+	}
+	if len(forbidden) > 0 {
+		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: forbidden[0].Message, Fields: forbidden}
+	}
+	if len(invalid) > 0 {
+		return lianlu.Invalid(invalid...)
+	}
+	return nil
 }
 
 // eventFilterFromQuery reads the shared filters of /events and /stream and

@@ -30,7 +30,10 @@ type Store interface {
 
 // Config configures a Server.
 type Config struct {
-	Events     lianlu.EventService
+	Events lianlu.EventService
+	// Intake stores POST /api/v1/events and runs business events'
+	// commands.
+	Intake     Ingester
 	Access     lianlu.AccessService
 	Catalog    lianlu.CatalogService
 	Inventory  lianlu.InventoryService
@@ -46,6 +49,14 @@ type Config struct {
 	Sources      lianlu.SourceService
 	// Appender stores collector events with group commit.
 	Appender Appender
+	// Plans keeps sources' tracking plans; nil collects without plans.
+	Plans PlanStore
+	// Freshness is fed by the appender with the collector's new events;
+	// nil answers the freshness endpoint from the database alone.
+	Freshness *collect.Freshness
+	// LastEvents finds when a source's latest event was stored, after a
+	// restart emptied Freshness (*sqlstore.EventService).
+	LastEvents LastEventFinder
 	// SegmentLimits bound collector messages (zero fields: defaults).
 	SegmentLimits collect.SegmentLimits
 	Store         Store
@@ -223,6 +234,7 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/sources/{id}/enable", handler: s.setSourceDisabled(false), Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "POST", Path: "/api/v1/sources/{id}/rotate-key", handler: s.handleRotateSourceKey, Auth: true, MinRole: lianlu.RoleManager},
 	}
+	s.routes = append(s.routes, s.collectionRoutes()...)
 	for _, call := range segmentCalls {
 		s.routes = append(s.routes,
 			Route{Method: "POST", Path: "/v1/" + call, handler: s.handleSegment(call), MaxBody: int64(cfg.SegmentLimits.MaxRequestBytes)},

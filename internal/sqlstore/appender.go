@@ -17,6 +17,10 @@ type AppenderConfig struct {
 	// to join it (default 2ms). Requests that arrive while a commit is in
 	// progress join the next group without waiting.
 	MaxDelay time.Duration
+	// Committed, when set, is called after each commit with the results of
+	// the events it stored (duplicates marked), for in-memory statistics
+	// such as freshness. It must be quick and must not block.
+	Committed func(results []lianlu.AppendResult)
 }
 
 // Appender appends events with group commit: concurrent Append calls are
@@ -37,11 +41,14 @@ type Appender struct {
 }
 
 type appendRequest struct {
-	ctx     context.Context
-	events  []lianlu.Event
-	results []lianlu.AppendResult
-	err     error
-	done    chan struct{}
+	ctx    context.Context
+	events []lianlu.Event
+	// violations are tracking plan violations to tally in the same
+	// transaction; their EventIndex refers to events.
+	violations []lianlu.PlanViolation
+	results    []lianlu.AppendResult
+	err        error
+	done       chan struct{}
 }
 
 // ErrAppenderStopped is returned by Append after Stop.
@@ -87,6 +94,14 @@ func (a *Appender) Stop() {
 // Append validates events and stores them in a shared transaction; see
 // AppendEvents for the results. Invalid events fail only their own request.
 func (a *Appender) Append(ctx context.Context, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+	return a.AppendChecked(ctx, events, nil)
+}
+
+// AppendChecked is Append that also tallies tracking plan violations in the
+// same transaction: those of flagged events (by index into events) count
+// when the event is new, those of blocked messages (EventIndex -1) always.
+// A request may hold only blocked violations and no events.
+func (a *Appender) AppendChecked(ctx context.Context, events []lianlu.Event, violations []lianlu.PlanViolation) ([]lianlu.AppendResult, error) {
 	var errs []lianlu.FieldError
 	for i := range events {
 		prefix := ""
@@ -98,10 +113,10 @@ func (a *Appender) Append(ctx context.Context, events []lianlu.Event) ([]lianlu.
 	if len(errs) > 0 {
 		return nil, lianlu.Invalid(errs...)
 	}
-	if len(events) == 0 {
+	if len(events) == 0 && len(violations) == 0 {
 		return nil, nil
 	}
-	req := &appendRequest{ctx: ctx, events: events, done: make(chan struct{})}
+	req := &appendRequest{ctx: ctx, events: events, violations: violations, done: make(chan struct{})}
 	a.mu.RLock()
 	if !a.running {
 		a.mu.RUnlock()
@@ -173,10 +188,17 @@ func (a *Appender) commit(group []*appendRequest) {
 
 func (a *Appender) commitTogether(group []*appendRequest) error {
 	var all []lianlu.Event
+	var vs []lianlu.PlanViolation
 	for _, r := range group {
+		for _, v := range r.violations {
+			if v.EventIndex >= 0 {
+				v.EventIndex += len(all)
+			}
+			vs = append(vs, v)
+		}
 		all = append(all, r.events...)
 	}
-	res, err := a.appendAll(context.Background(), all)
+	res, err := a.appendAll(context.Background(), all, vs)
 	if err != nil {
 		return err
 	}
@@ -190,21 +212,28 @@ func (a *Appender) commitTogether(group []*appendRequest) error {
 }
 
 func (a *Appender) appendAlone(r *appendRequest) ([]lianlu.AppendResult, error) {
-	return a.appendAll(context.WithoutCancel(r.ctx), r.events)
+	return a.appendAll(context.WithoutCancel(r.ctx), r.events, r.violations)
 }
 
-func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violations []lianlu.PlanViolation) ([]lianlu.AppendResult, error) {
 	tx, err := a.db.BeginTx(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	res, err := AppendEvents(ctx, tx, events)
+	// Append validated every request before it was queued.
+	res, err := appendValidated(ctx, tx, events)
 	if err != nil {
+		return nil, err
+	}
+	if err := recordViolationsTx(ctx, tx, violations, res); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
+	}
+	if a.cfg.Committed != nil && len(res) > 0 {
+		a.cfg.Committed(res)
 	}
 	return res, nil
 }

@@ -121,6 +121,16 @@ func AppendEvents(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.
 	if len(errs) > 0 {
 		return nil, lianlu.Invalid(errs...)
 	}
+	return appendValidated(ctx, tx, events)
+}
+
+// appendValidated is AppendEvents for events that passed ValidateEvent
+// already (the group-commit appender checks each request before it joins
+// a group; checking again would cost a second JSON scan of every event).
+func appendValidated(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
 	if err := tx.db.dialect.lockAppend(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -414,4 +424,20 @@ func buildEventQueryOrdered(d dialect, f lianlu.EventFilter, order string) (stri
 	limit = min(limit, MaxEventLimit)
 	return `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(limit), args
+}
+
+// LastRecordedAt returns when the source's latest event was stored, nil
+// when it has none. It reads the (source, id) index for the source's
+// highest seq, then that one row: the freshness endpoint's fallback after
+// a restart, not a hot path.
+func (s *EventService) LastRecordedAt(ctx context.Context, source string) (*time.Time, error) {
+	var at *time.Time
+	err := s.db.readRow(ctx, `SELECT recorded_at FROM events WHERE seq = (SELECT MAX(seq) FROM events WHERE source = ?)`, source).Scan(nullTime{&at})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last event of %s: %w", source, err)
+	}
+	return at, nil
 }

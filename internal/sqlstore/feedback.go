@@ -45,6 +45,20 @@ func scanFeedback(r rowScanner) (lianlu.Feedback, error) {
 
 // SubmitFeedback stores feedback and appends feedback.submitted.
 func (s *FeedbackService) SubmitFeedback(ctx context.Context, in lianlu.FeedbackInput) (lianlu.Feedback, error) {
+	if errs := validateFeedback(&in); len(errs) > 0 {
+		return lianlu.Feedback{}, lianlu.Invalid(errs...)
+	}
+	var f lianlu.Feedback
+	err := s.db.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		f, err = submitFeedbackTx(ctx, tx, in)
+		return err
+	})
+	return f, err
+}
+
+// validateFeedback checks and normalises a submission.
+func validateFeedback(in *lianlu.FeedbackInput) []lianlu.FieldError {
 	var errs []lianlu.FieldError
 	if in.Rating < 1 || in.Rating > 5 {
 		errs = append(errs, lianlu.FieldError{Field: "rating", Message: "an integer from 1 to 5"})
@@ -54,11 +68,14 @@ func (s *FeedbackService) SubmitFeedback(ctx context.Context, in lianlu.Feedback
 		errs = append(errs, lianlu.FieldError{Field: "problem_type", Message: "required: 1–64 letters, digits or ._-, such as noise or delivery_late"})
 	}
 	textField(&errs, "text", in.Text, false, 4000)
-	if len(errs) > 0 {
-		return lianlu.Feedback{}, lianlu.Invalid(errs...)
-	}
+	return errs
+}
+
+// submitFeedbackTx stores validated feedback in the caller's transaction
+// (see SubmitFeedback).
+func submitFeedbackTx(ctx context.Context, tx *Tx, in lianlu.FeedbackInput) (lianlu.Feedback, error) {
 	var f lianlu.Feedback
-	err := s.db.WithTx(ctx, func(tx *Tx) error {
+	err := func() error {
 		f = lianlu.Feedback{Rating: in.Rating, ProblemType: in.ProblemType, Text: in.Text, SKU: in.SKU, Status: lianlu.FeedbackOpen,
 			CreatedAt: tx.now, UpdatedAt: tx.now}
 		var errs []lianlu.FieldError
@@ -109,7 +126,7 @@ func (s *FeedbackService) SubmitFeedback(ctx context.Context, in lianlu.Feedback
 		}
 		_, err := appendCommandEvent(ctx, tx, "feedback.submitted", FeedbackSubject(f.ID), lianlu.DeptService, FeedbackSubject(f.ID)+"/submitted", f)
 		return err
-	})
+	}()
 	return f, err
 }
 

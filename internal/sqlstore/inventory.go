@@ -95,8 +95,22 @@ func (s *InventoryService) Adjust(ctx context.Context, a lianlu.Adjustment) (lia
 	if len(errs) > 0 {
 		return lianlu.Adjustment{}, lianlu.Invalid(errs...)
 	}
-	a.Actor = actorOf(ctx)
 	err := s.db.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		a, err = adjustTx(ctx, tx, a)
+		return err
+	})
+	if err != nil {
+		return lianlu.Adjustment{}, err
+	}
+	return a, nil
+}
+
+// adjustTx applies a validated adjustment in the caller's transaction (see
+// Adjust) and returns it as recorded.
+func adjustTx(ctx context.Context, tx *Tx, a lianlu.Adjustment) (lianlu.Adjustment, error) {
+	a.Actor = actorOf(ctx)
+	err := func() error {
 		d := tx.db.dialect
 		productID, locationID, kind, err := resolveSKULocation(ctx, tx, a.SKU, a.Location)
 		if err != nil {
@@ -143,11 +157,8 @@ func (s *InventoryService) Adjust(ctx context.Context, a lianlu.Adjustment) (lia
 		_, err = appendCommandEvent(ctx, tx, "inventory.adjusted", "stock/"+a.SKU+"@"+a.Location, LocationDepartment(kind),
 			"adjustment/"+strconv.FormatInt(a.ID, 10), a)
 		return err
-	})
-	if err != nil {
-		return lianlu.Adjustment{}, err
-	}
-	return a, nil
+	}()
+	return a, err
 }
 
 // mergeLines validates reservation lines and adds up repeated SKUs.

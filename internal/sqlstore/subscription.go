@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,27 @@ type ConsumerConfig struct {
 	Logger *slog.Logger
 	// MaxBackoff caps the delay between retries after errors (default 30s).
 	MaxBackoff time.Duration
+	// Relevant, when set, is asked once per batch, after the batch is read,
+	// for a predicate that tells whether the handler could act on an event;
+	// the predicate sees only the events' Seq, Type and Department.
+	// A batch of which no event is relevant is skipped without a write
+	// transaction: the position moves on in memory and is stored at most
+	// every PositionFlushInterval (with the next batch that is handled, or
+	// on its own). On SQLite, where the one writer connection serves the
+	// appends too, this keeps a consumer that sees every event (the flow
+	// runner, the webhook fan-out) off the writer while collector traffic
+	// it has nothing to do with streams by. The predicate must err on the
+	// side of true, and must be taken after the batch was read, so that
+	// whatever it consults (flows, webhooks) is at least as new as the
+	// events.
+	Relevant func(ctx context.Context) (func(lianlu.Event) bool, error)
 }
+
+// PositionFlushInterval bounds how long a consumer's position may run
+// ahead of the stored one over skipped batches (ConsumerConfig.Relevant).
+// After a crash those events are looked at again, which changes nothing
+// unless what the handler consults changed meanwhile.
+const PositionFlushInterval = time.Second
 
 // Consumer is a named subscription to the event log run as a worker.
 type Consumer struct {
@@ -44,6 +65,13 @@ type Consumer struct {
 	stop    chan struct{}
 	done    chan struct{}
 	running bool
+
+	// Skipped batches move the position from the stored skipFrom to
+	// skipTo in memory, since skipSince.
+	skipMu    sync.Mutex
+	skipFrom  int64
+	skipTo    int64
+	skipSince time.Time
 }
 
 // NewConsumer returns a consumer; Start runs it.
@@ -96,6 +124,14 @@ func (c *Consumer) Stop() {
 	c.running = false
 	c.mu.Unlock()
 	<-done
+	if from, _ := c.skipped(); from >= 0 {
+		// Keep what was skipped, so that a restart does not look again.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.flushSkipped(ctx, from, true); err != nil {
+			c.logger.Warn("subscription: store skipped position", slog.Any("error", err))
+		}
+	}
 }
 
 func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
@@ -156,6 +192,14 @@ func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
 // ProcessOnce handles at most one batch and returns how many events it
 // handled.
 func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) {
+	var stored, ahead int64 = -1, -1
+	if c.cfg.Relevant != nil {
+		n, done, err := c.skipIrrelevant(ctx)
+		if done || err != nil {
+			return n, err
+		}
+		stored, ahead = c.skipped()
+	}
 	tx, err := c.db.BeginTx(ctx)
 	if err != nil {
 		return 0, err
@@ -164,6 +208,10 @@ func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) {
 	pos, err := lockSubscription(ctx, tx, c.cfg.Name)
 	if err != nil {
 		return 0, err
+	}
+	if pos == stored && ahead > pos {
+		// The skipped events commit with this batch's position.
+		pos = ahead
 	}
 	filter := c.cfg.Filter
 	filter.AfterSeq = pos
@@ -185,7 +233,115 @@ func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
+	c.resetSkip()
 	return len(events), nil
+}
+
+// skipped returns the stored position that skipped batches started from
+// and the position they reached, -1 and -1 when there are none.
+func (c *Consumer) skipped() (from, to int64) {
+	c.skipMu.Lock()
+	defer c.skipMu.Unlock()
+	if c.skipTo <= c.skipFrom {
+		return -1, -1
+	}
+	return c.skipFrom, c.skipTo
+}
+
+func (c *Consumer) resetSkip() {
+	c.skipMu.Lock()
+	c.skipFrom, c.skipTo, c.skipSince = 0, 0, time.Time{}
+	c.skipMu.Unlock()
+}
+
+// skipIrrelevant reads the next batch on the reader pool and, when none of
+// its events is relevant, skips it without a write transaction. done is
+// false when the batch must be handled (or a skip was undone because
+// another node moved the position).
+func (c *Consumer) skipIrrelevant(ctx context.Context) (n int, done bool, err error) {
+	var stored int64
+	if err := c.db.readRow(ctx, `SELECT position FROM subscriptions WHERE name = ?`, c.cfg.Name).Scan(&stored); err != nil && !isNotFound(err) {
+		return 0, false, fmt.Errorf("subscription %s: position: %w", c.cfg.Name, err)
+	}
+	from, to := c.skipped()
+	pos := stored
+	if from == stored {
+		pos = to
+	} else if from >= 0 {
+		c.resetSkip() // another node moved the position
+	}
+	filter := c.cfg.Filter
+	filter.AfterSeq = pos
+	filter.Limit = c.cfg.BatchSize
+	// Only what relevance needs: reading the data of events that are
+	// skipped would cost more than the rest of the skip.
+	query, args := buildEventQuery(c.db.dialect, filter)
+	query = `SELECT seq, type, department` + strings.TrimPrefix(query, `SELECT `+eventColumns)
+	rows, err := c.db.readQuery(ctx, query, args...)
+	if err != nil {
+		return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
+	}
+	var events []lianlu.Event
+	for rows.Next() {
+		var e lianlu.Event
+		if err := rows.Scan(&e.Seq, &e.Type, &e.Department); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("subscription %s: scan event: %w", c.cfg.Name, err)
+		}
+		events = append(events, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
+	}
+	if len(events) == 0 {
+		return 0, true, c.flushSkipped(ctx, stored, false)
+	}
+	relevant, err := c.cfg.Relevant(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("subscription %s: relevance: %w", c.cfg.Name, err)
+	}
+	for _, e := range events {
+		if relevant(e) {
+			return 0, false, nil
+		}
+	}
+	c.skipMu.Lock()
+	if c.skipTo <= c.skipFrom || c.skipFrom != stored {
+		c.skipFrom, c.skipSince = stored, time.Now()
+	}
+	c.skipTo = events[len(events)-1].Seq
+	c.skipMu.Unlock()
+	return len(events), true, c.flushSkipped(ctx, stored, false)
+}
+
+// flushSkipped stores the position reached by skipped batches once they
+// are PositionFlushInterval old (or when force is set). The update applies
+// only if the stored position is still the one they started from.
+func (c *Consumer) flushSkipped(ctx context.Context, stored int64, force bool) error {
+	c.skipMu.Lock()
+	from, to, since := c.skipFrom, c.skipTo, c.skipSince
+	c.skipMu.Unlock()
+	if to <= from || from != stored || !force && time.Since(since) < PositionFlushInterval {
+		return nil
+	}
+	tx, err := c.db.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := lockSubscription(ctx, tx, c.cfg.Name); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `UPDATE subscriptions SET position = ?, updated_at = ? WHERE name = ? AND position = ?`,
+		to, tx.db.dialect.timeArg(tx.now), c.cfg.Name, from); err != nil {
+		return fmt.Errorf("subscription %s: save position: %w", c.cfg.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	c.resetSkip()
+	return nil
 }
 
 // lockSubscription creates the subscription if needed, locks its row for

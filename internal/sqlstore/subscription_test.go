@@ -213,3 +213,67 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A consumer with a relevance predicate skips batches of irrelevant events
+// without handing them to its handler, still handles every relevant event
+// exactly once (also the irrelevant ones that share its batch), and stores
+// the position it reached when stopped.
+func TestConsumer_SkipsIrrelevantBatches(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s := sqlstore.NewEventService(db)
+		mustCountTable(t, db, "noise.x", "order.x")
+		var handled atomic.Int64
+		var batches atomic.Int64
+		relevant := func(context.Context) (func(lianlu.Event) bool, error) {
+			return func(e lianlu.Event) bool {
+				if e.Seq == 0 || e.Department == "" {
+					t.Errorf("predicate got %+v", e)
+				}
+				return e.Type == "order.x"
+			}, nil
+		}
+		cfg := sqlstore.ConsumerConfig{Name: "skipper", BatchSize: 100, Relevant: relevant,
+			Handler: func(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
+				batches.Add(1)
+				handled.Add(int64(len(events)))
+				return countHandler(ctx, tx, events)
+			}}
+		appendN(t, s, "noise", 1000, "noise.x")
+		appendN(t, s, "mixed", 20, "noise.x", "order.x")
+		appendN(t, s, "noise2", 500, "noise.x")
+		c := sqlstore.NewConsumer(db, cfg)
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return counts(t, db)["order.x"] == 10 })
+		head, _ := s.MaxSeq(context.Background())
+		waitFor(t, func() bool {
+			// The consumer has looked at everything, skipping as it went.
+			n, _ := c.ProcessOnce(context.Background())
+			return n == 0
+		})
+		c.Stop()
+		got := counts(t, db)
+		if got["order.x"] != 10 || handled.Load() > 100 || batches.Load() != 1 {
+			t.Fatalf("counts %v, %d events in %d batches handled; want the one mixed batch", got, handled.Load(), batches.Load())
+		}
+		subs, _ := db.FindSubscriptions(context.Background())
+		for _, sub := range subs {
+			if sub.Name == "skipper" && sub.Position != head {
+				t.Fatalf("stored position %d after stop, head %d", sub.Position, head)
+			}
+		}
+		// Restarted, it handles new relevant events once and nothing old.
+		appendN(t, s, "later", 4, "order.x", "noise.x")
+		c2 := sqlstore.NewConsumer(db, cfg)
+		if err := c2.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Stop()
+		waitFor(t, func() bool { return counts(t, db)["order.x"] == 12 })
+		time.Sleep(50 * time.Millisecond)
+		if got := counts(t, db)["order.x"]; got != 12 {
+			t.Fatalf("order.x counted %d times, want 12", got)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -481,7 +482,56 @@ func (s *WebhookService) ReplayDelivery(ctx context.Context, id int64) (webhook.
 // consumer's transaction: every matching event is enqueued exactly once.
 // Run it with the webhook.Worker (webhook.Config.FanOut).
 func (s *WebhookService) FanOut() *Consumer {
-	return NewConsumer(s.db, ConsumerConfig{Name: WebhookConsumerName, Handler: s.fanOut})
+	return NewConsumer(s.db, ConsumerConfig{Name: WebhookConsumerName, Handler: s.fanOut, Relevant: s.fanOutRelevant})
+}
+
+// fanOutRelevant returns whether an event matches an active webhook, by the
+// webhooks stored now. Asked after the batch was read, it sees every
+// webhook created before those events were: a webhook created later has
+// an after_seq at or beyond them and would not get them anyway.
+func (s *WebhookService) fanOutRelevant(ctx context.Context) (func(lianlu.Event) bool, error) {
+	rows, err := s.db.readQuery(ctx, activeWebhooksQuery)
+	if err != nil {
+		return nil, fmt.Errorf("webhook fan-out: %w", err)
+	}
+	hooks, err := scanActiveWebhooks(rows)
+	if err != nil {
+		return nil, err
+	}
+	return func(e lianlu.Event) bool {
+		for _, h := range hooks {
+			if h.matches(e) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+const activeWebhooksQuery = `SELECT id, url, event_types, department, after_seq FROM webhooks WHERE status = 'active' ORDER BY id`
+
+func scanActiveWebhooks(rows *sql.Rows) ([]activeWebhook, error) {
+	defer rows.Close()
+	var hooks []activeWebhook
+	for rows.Next() {
+		var h activeWebhook
+		var types string
+		var dept *string
+		if err := rows.Scan(&h.id, &h.url, &types, &dept, &h.afterSeq); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(types), &h.types); err != nil {
+			return nil, fmt.Errorf("webhook %d: stored event types: %w", h.id, err)
+		}
+		h.department = deref(dept)
+		hooks = append(hooks, h)
+	}
+	return hooks, rows.Err()
+}
+
+// matches reports whether the webhook takes the event.
+func (h activeWebhook) matches(e lianlu.Event) bool {
+	return e.Seq > h.afterSeq && (h.department == "" || h.department == e.Department) && webhook.Matches(h.types, e.Type)
 }
 
 type activeWebhook struct {
@@ -493,34 +543,19 @@ type activeWebhook struct {
 }
 
 func (s *WebhookService) fanOut(ctx context.Context, tx *Tx, events []lianlu.Event) error {
-	rows, err := tx.query(ctx, `SELECT id, url, event_types, department, after_seq FROM webhooks WHERE status = 'active' ORDER BY id`)
+	rows, err := tx.query(ctx, activeWebhooksQuery)
 	if err != nil {
 		return fmt.Errorf("webhook fan-out: %w", err)
 	}
-	defer rows.Close()
-	var hooks []activeWebhook
-	for rows.Next() {
-		var h activeWebhook
-		var types string
-		var dept *string
-		if err := rows.Scan(&h.id, &h.url, &types, &dept, &h.afterSeq); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(types), &h.types); err != nil {
-			return fmt.Errorf("webhook %d: stored event types: %w", h.id, err)
-		}
-		h.department = deref(dept)
-		hooks = append(hooks, h)
-	}
-	if err := rows.Err(); err != nil {
+	hooks, err := scanActiveWebhooks(rows)
+	if err != nil {
 		return err
 	}
-	rows.Close()
 	enqueued := 0
 	for _, e := range events {
 		var payload []byte
 		for _, h := range hooks {
-			if e.Seq <= h.afterSeq || (h.department != "" && h.department != e.Department) || !webhook.Matches(h.types, e.Type) {
+			if !h.matches(e) {
 				continue
 			}
 			if payload == nil {

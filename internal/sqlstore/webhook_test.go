@@ -267,6 +267,36 @@ func TestWebhooks_FanOutExactlyOnce(t *testing.T) {
 	})
 }
 
+// With no webhook that matches, the fan-out skips events without a
+// transaction; a webhook created after the skip still gets every later
+// event, and the skipped ones are never enqueued.
+func TestWebhooks_FanOutSkipsUnmatchedEvents(t *testing.T) {
+	forEachDialectClock(t, func(t *testing.T, db *sqlstore.DB, clock *whClock) {
+		ctx := whAdmin(t)
+		s := sqlstore.NewWebhookService(db)
+		fan := s.FanOut()
+		for i := range 5 {
+			mustAppendSales(t, db, fmt.Sprint("early-", i), "order.placed")
+		}
+		if n, err := fan.ProcessOnce(ctx); err != nil || n != 5 {
+			t.Fatalf("skip: %d %v", n, err)
+		}
+		if _, err := s.CreateWebhook(ctx, webhook.Create{URL: "https://a.example/", EventTypes: []string{"order.*"}}); err != nil {
+			t.Fatal(err)
+		}
+		late := mustAppendSales(t, db, "late", "order.placed")
+		for range 3 {
+			if _, err := fan.ProcessOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ds, err := s.FindDeliveries(ctx, webhook.DeliveryFilter{})
+		if err != nil || len(ds) != 1 || ds[0].EventSeq != late.Seq {
+			t.Fatalf("deliveries %+v %v", ds, err)
+		}
+	})
+}
+
 // Claims hide deliveries for their lease; attempts move them on; a stale
 // claim cannot record; a lost lease makes the delivery due again.
 func TestWebhooks_ClaimAndRecord(t *testing.T) {
