@@ -20,6 +20,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/httpapi"
+	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
 // decodeQR reads a QR code PNG back to its text.
@@ -184,6 +185,13 @@ func TestE2E_StoreQRJoinAndIdentity(t *testing.T) {
 			t.Fatalf("anonymous touches not linked: %v", timelineKinds(t, a, mem.ID))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Once linked, her next touch is stored with her subject.
+	collect("track", map[string]any{"anonymousId": "anon-7", "event": "Cart Viewed", "messageId": "after-link"})
+	var after struct{ Items []lianlu.Event }
+	a.must("GET", "/api/v1/events?type=segment.track&subject="+sqlstore.MemberSubject(mem.ID), nil, 200, &after)
+	if len(after.Items) != 1 || after.Items[0].ID != "after-link" {
+		t.Fatalf("touch after the link: %+v", after.Items)
 	}
 
 	// Marketing sees the member with her phone masked.

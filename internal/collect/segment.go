@@ -233,8 +233,9 @@ var segmentManaged = map[string]bool{
 // Each event has Type SegmentTypePrefix + the message type, Source
 // SegmentSourcePrefix + req.SourceID, ID the messageId, Time the computed
 // timestamp, and Subject "user/<userId>" when the message has a userId,
-// else "anon/<anonymousId>". Subjects name Segment identities: the
-// identity capability later resolves them to members. Department, Actor,
+// else "anon/<anonymousId>". Subjects name Segment identities: the store
+// gives an id already linked to a member that member's subject when it
+// appends the event. Department, Actor,
 // Seq and RecordedAt are left for the caller and the store.
 func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (SegmentResult, error) {
 	var res SegmentResult

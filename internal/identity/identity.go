@@ -9,7 +9,8 @@
 // anonymousId and contact traits to members, in the subscription's
 // transaction (exactly once). Touches recorded under those ids before the
 // link (subjects user/<userId> and anon/<anonymousId>) then appear on the
-// member's timeline.
+// member's timeline; those recorded after it carry her subject member/<id>
+// (see sqlstore.Appender).
 package identity
 
 import (

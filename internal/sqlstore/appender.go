@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,6 +223,9 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violati
 		return nil, err
 	}
 	defer tx.Rollback()
+	if err := resolveMemberSubjectsTx(ctx, tx, events); err != nil {
+		return nil, err
+	}
 	// Append validated every request before it was queued.
 	res, err := appendValidated(ctx, tx, events)
 	if err != nil {
@@ -236,4 +241,79 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violati
 		a.cfg.Committed(res)
 	}
 	return res, nil
+}
+
+// collectorSubjectKinds maps the subject prefixes the collector gives
+// messages to the identity kinds they name.
+var collectorSubjectKinds = map[string]string{"user": lianlu.IdentityUserID, "anon": lianlu.IdentityAnonymousID}
+
+// resolveMemberSubjectsTx gives collector events whose userId or
+// anonymousId already belongs to a member that member's subject,
+// member/<id>, instead of user/<userId> or anon/<anonymousId>. One query
+// per kind and chunk of distinct ids, in the group commit's transaction,
+// so that what links an id to a member (an earlier identify, a merge)
+// and the events that follow agree.
+func resolveMemberSubjectsTx(ctx context.Context, tx *Tx, events []lianlu.Event) error {
+	wanted := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for i := range events {
+		e := &events[i]
+		if !strings.HasPrefix(e.Source, "segment:") {
+			continue
+		}
+		prefix, value, ok := strings.Cut(e.Subject, "/")
+		kind := collectorSubjectKinds[prefix]
+		if !ok || kind == "" {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if k := [2]string{kind, value}; value != "" && !seen[k] {
+			seen[k] = true
+			wanted[kind] = append(wanted[kind], value)
+		}
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	members := map[[2]string]int64{}
+	for _, kind := range []string{lianlu.IdentityUserID, lianlu.IdentityAnonymousID} {
+		values := wanted[kind]
+		for start := 0; start < len(values); start += 500 {
+			chunk := values[start:min(start+500, len(values))]
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, kind)
+			for _, v := range chunk {
+				args = append(args, v)
+			}
+			rows, err := tx.query(ctx, `SELECT value, member_id FROM member_identities WHERE kind = ? AND namespace = '' AND value IN (`+placeholders(len(chunk))+`)`, args...)
+			if err != nil {
+				return fmt.Errorf("resolve collector subjects: %w", err)
+			}
+			for rows.Next() {
+				var v string
+				var id int64
+				if err := rows.Scan(&v, &id); err != nil {
+					rows.Close()
+					return fmt.Errorf("resolve collector subjects: %w", err)
+				}
+				members[[2]string{kind, v}] = id
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("resolve collector subjects: %w", err)
+			}
+		}
+	}
+	for i := range events {
+		e := &events[i]
+		if !strings.HasPrefix(e.Source, "segment:") {
+			continue
+		}
+		prefix, value, _ := strings.Cut(e.Subject, "/")
+		if id, ok := members[[2]string{collectorSubjectKinds[prefix], strings.TrimSpace(value)}]; ok {
+			e.Subject = MemberSubject(id)
+		}
+	}
+	return nil
 }

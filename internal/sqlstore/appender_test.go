@@ -62,3 +62,50 @@ func TestAppender_GroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// Collector events whose userId or anonymousId already belongs to a member
+// are stored with her subject; other ids keep theirs, and events from other
+// sources are never rewritten.
+func TestAppender_MemberSubjects(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		admin := lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "test", Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
+		members := sqlstore.NewMemberService(db)
+		var id int64
+		if err := db.WithTx(admin, func(tx *sqlstore.Tx) (err error) {
+			id, _, err = sqlstore.FindOrCreateMemberTx(admin, tx, lianlu.Identity{Kind: lianlu.IdentityPhone, Value: "+8613800138000", Verified: true})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, ident := range []lianlu.Identity{{Kind: lianlu.IdentityUserID, Value: "u-1"}, {Kind: lianlu.IdentityAnonymousID, Value: "a-1"}} {
+			if _, err := members.AddIdentity(admin, id, ident); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := sqlstore.NewAppender(db, sqlstore.AppenderConfig{})
+		a.Start()
+		defer a.Stop()
+		seg := func(msgID, subject string) lianlu.Event {
+			e := ev("segment:1", msgID, "segment.track")
+			e.Subject = subject
+			return e
+		}
+		other := ev("shop", "o-1", "t.x")
+		other.Subject = "user/u-1"
+		res, err := a.Append(ctx, []lianlu.Event{seg("m1", "user/u-1"), seg("m2", "anon/a-1"), seg("m3", "user/u-2"), seg("m4", "anon/a-2"), other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{sqlstore.MemberSubject(id), sqlstore.MemberSubject(id), "user/u-2", "anon/a-2", "user/u-1"}
+		for i, r := range res {
+			stored, err := sqlstore.NewEventService(db).FindEventBySeq(ctx, r.Event.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Event.Subject != want[i] || stored.Subject != want[i] {
+				t.Errorf("event %d: subject %q (stored %q), want %q", i, r.Event.Subject, stored.Subject, want[i])
+			}
+		}
+	})
+}
