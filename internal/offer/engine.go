@@ -80,8 +80,31 @@ func NewEngine(db *sqlstore.DB, cfg EngineConfig) *Engine {
 	}
 	e := &Engine{db: db, cfg: cfg, logger: cfg.Logger.With(slog.String("component", "offers")), cache: map[int64]compiled{}, wake: make(chan struct{}, 1)}
 	e.consumer = sqlstore.NewConsumer(db, sqlstore.ConsumerConfig{Name: SubscriptionName, Filter: lianlu.EventFilter{Types: lianlu.OfferTriggers},
-		Handler: e.handle, Logger: cfg.Logger})
+		Handler: e.handle, Relevant: e.relevant, Logger: cfg.Logger})
 	return e
+}
+
+// relevant tells the subscription which events some active rule triggers
+// on, so that batches of the others (collector touches at full rate, when
+// no rule listens to them) are skipped without reading their data or
+// taking the writer.
+func (e *Engine) relevant(ctx context.Context) (func(lianlu.Event) bool, error) {
+	rules, err := e.db.FindActiveOfferRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	after := map[string]int64{} // trigger type → the lowest AfterSeq of its rules
+	for _, r := range rules {
+		for _, t := range r.Triggers {
+			if s, ok := after[t]; !ok || r.AfterSeq < s {
+				after[t] = r.AfterSeq
+			}
+		}
+	}
+	return func(ev lianlu.Event) bool {
+		s, ok := after[ev.Type]
+		return ok && ev.Seq > s
+	}, nil
 }
 
 // invalidate is called when a rule was saved on this node.

@@ -116,6 +116,15 @@ func (db *DB) FindOfferRules(ctx context.Context, afterID int64, limit int) ([]l
 	return collectOfferRules(rows)
 }
 
+// FindActiveOfferRules returns the active rules, on the reader pool.
+func (db *DB) FindActiveOfferRules(ctx context.Context) ([]lianlu.OfferRule, error) {
+	rows, err := db.readQuery(ctx, `SELECT `+offerRuleColumns+` FROM offer_rules WHERE active = ? ORDER BY id`, true)
+	if err != nil {
+		return nil, fmt.Errorf("find offer rules: %w", err)
+	}
+	return collectOfferRules(rows)
+}
+
 // FindActiveOfferRulesTx returns the active rules.
 func FindActiveOfferRulesTx(ctx context.Context, tx *Tx) ([]lianlu.OfferRule, error) {
 	rows, err := tx.query(ctx, `SELECT `+offerRuleColumns+` FROM offer_rules WHERE active = ? ORDER BY id`, true)
