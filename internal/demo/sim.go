@@ -931,7 +931,7 @@ func (s *sim) placeOnline(ctx context.Context, c *customer, lines []lianlu.Order
 		return err
 	}
 	s.orders++
-// The shop's server reports the order to the collector, as Segment's
+	// The shop's server reports the order to the collector, as Segment's
 	// e-commerce spec has it: attribution joins it to the touches.
 	props := message{"order_id": strconv.FormatInt(o.ID, 10), "external_id": o.ExternalID, "revenue": o.Total.String(), "currency": "CNY"}
 	if camp != nil {

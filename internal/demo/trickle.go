@@ -24,7 +24,7 @@ type TrickleConfig struct {
 	// it; its own scan passes on those not accepted in time). Nil: the
 	// trickle makes no on-site requests.
 	Dispatch lianlu.DispatchService
-	Seed   uint64
+	Seed     uint64
 	// Speed divides the brand's delays (default 120: a follow-up picked up
 	// after 35 minutes is picked up after 18 seconds).
 	Speed float64
