@@ -137,6 +137,25 @@ func (s *sim) storeJoin(ctx context.Context, i int, c *customer, staff string) e
 	// time she signs in online, the app identifies her with it.
 	c.identified = false
 	s.noteMember(c, res.Member.ID)
+	if k := slices.Index(s.twice, c); k >= 0 {
+		// She was a member online already: she signs in at home.
+		s.twice = slices.Delete(s.twice, k, k+1)
+		s.at(s.later("", s.now, s.between(3*time.Hour, 30*time.Hour)), func(ctx context.Context) error { return s.sessionOf(ctx, c) })
+	}
+	return nil
+}
+
+// twiceIn returns, now and then, a customer of city who is a member online
+// and not yet in a store, coming into one.
+func (s *sim) twiceIn(city *City) *customer {
+	if len(s.twice) == 0 || !s.chance(0.5) {
+		return nil
+	}
+	for _, c := range s.twice {
+		if c.city == city && !c.storeJoined {
+			return c
+		}
+	}
 	return nil
 }
 

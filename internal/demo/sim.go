@@ -154,6 +154,10 @@ type sim struct {
 	consumers []consumer
 	// scans run with the SLA scan: due offers and dispatch deadlines.
 	scans []scanner
+	// twice are customers Lianlu knows as one member online (a newsletter
+	// email, a second phone) who have not joined in a store yet: when they
+	// do, identity rules merge the two, or list a conflict.
+	twice []*customer
 	// idle is the log's head when each consumer last found nothing.
 	idle []int64
 	extN int64
@@ -676,7 +680,7 @@ func (s *sim) customerFor(city *City, pNew float64) *customer {
 		c.phone = prefixes[s.rng.IntN(len(prefixes))] + fmt.Sprintf("%08d", s.rng.IntN(100000000))
 	}
 	s.phones[c.phone] = true
-	if s.chance(0.06) {
+	if s.chance(0.1) {
 		for c.altPhone == "" || s.phones[c.altPhone] {
 			c.altPhone = "177" + fmt.Sprintf("%08d", s.rng.IntN(100000000))
 		}
@@ -790,7 +794,11 @@ func (s *sim) stamp(m message, t time.Time) message {
 // products viewed (with the campaign that brought the visitor), perhaps a
 // share, a sign-up, and an order.
 func (s *sim) onlineSession(ctx context.Context) error {
-	c := s.customerFor(nil, 0.55)
+	return s.sessionOf(ctx, s.customerFor(nil, 0.55))
+}
+
+// sessionOf is customer c's visit online.
+func (s *sim) sessionOf(ctx context.Context, c *customer) error {
 	t := s.now
 	src, device := s.srcs.web, "web"
 	if s.chance(0.45) {
@@ -838,6 +846,7 @@ func (s *sim) onlineSession(ctx context.Context) error {
 		// with an unverified email, merged into her membership once she
 		// signs in with her phone.
 		s.noteMember(c, 0)
+		s.twice = append(s.twice, c)
 		msgs = append(msgs, s.stamp(ids(message{"type": "identify", "traits": message{"email": c.email, "newsletter": true}}), t),
 			s.stamp(ids(message{"type": "track", "event": "Newsletter Subscribed", "properties": message{"channel": device}}), t))
 	}
@@ -874,6 +883,9 @@ func (s *sim) onlineSession(ctx context.Context) error {
 	if buys && !c.joined {
 		// Checking out needs an account: the visitor joins online.
 		c.joined, c.identified = true, true
+		if c.altPhone != "" {
+			s.twice = append(s.twice, c)
+		}
 		t = t.Add(s.between(30*time.Second, 2*time.Minute))
 		traits := message{"phone": c.onlinePhone(), "city": c.city.Name, "joined_via": "online"}
 		if c.email != "" {
@@ -954,7 +966,10 @@ func (s *sim) placeOnline(ctx context.Context, c *customer, lines []lianlu.Order
 func (s *sim) storeVisit(ctx context.Context, i int) error {
 	st := &Stores[i]
 	city := &Cities[slices.IndexFunc(Cities, func(c City) bool { return c.Name == st.City })]
-	c := s.customerFor(city, 0.6)
+	c := s.twiceIn(city)
+	if c == nil {
+		c = s.customerFor(city, 0.6)
+	}
 	t := s.now
 	staff := s.staffAt(i)
 	switch {
@@ -969,11 +984,11 @@ func (s *sim) storeVisit(ctx context.Context, i int) error {
 	}
 	lines := s.basket(t, nil)
 	if c.storeJoined && s.chance(0.6) {
-		if err := s.interact(ctx, i, c, lianlu.InteractionTried, staff, lines[0].SKU, t.Add(5*time.Minute)); err != nil {
+		if err := s.interact(ctx, i, c, lianlu.InteractionTried, staff, lines[0].SKU, t); err != nil {
 			return err
 		}
 		if s.chance(0.35) {
-			if err := s.interact(ctx, i, c, lianlu.InteractionConsult, staff, lines[0].SKU, t.Add(8*time.Minute)); err != nil {
+			if err := s.interact(ctx, i, c, lianlu.InteractionConsult, staff, lines[0].SKU, t); err != nil {
 				return err
 			}
 		}

@@ -20,8 +20,11 @@ type offersData struct {
 	Names map[int64]string
 }
 
-// offerListLimit bounds the rules and the latest sends shown.
-const offerListLimit = 100
+// offerListLimit bounds the rules shown, offerSendLimit the latest sends.
+const (
+	offerListLimit = 100
+	offerSendLimit = 30
+)
 
 // handleOffers lists the offer rules with their sends by status and their
 // coupons issued and redeemed, and the latest sends.
@@ -39,7 +42,7 @@ func (c *Console) handleOffers(w http.ResponseWriter, r *http.Request) error {
 		d.Rules = append(d.Rules, offerRow{OfferRule: rule, Stats: stats[rule.ID]})
 		d.Names[rule.ID] = rule.Title
 	}
-	if d.Sends, err = c.cfg.Offers.FindSends(r.Context(), 0, 0, 0, offerListLimit); err != nil {
+	if d.Sends, err = c.cfg.Offers.FindSends(r.Context(), 0, 0, 0, offerSendLimit); err != nil {
 		return err
 	}
 	if !seesPII(sessionOf(r)) {
