@@ -49,12 +49,16 @@ func (r Role) AtLeast(min Role) bool {
 
 // User is a person who uses the console or owns tokens.
 type User struct {
-	ID          int64     `json:"id"`
-	Username    string    `json:"username"`
-	DisplayName string    `json:"display_name"`
-	Department  string    `json:"department"`
-	Role        Role      `json:"role"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          int64  `json:"id"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	Department  string `json:"department"`
+	Role        Role   `json:"role"`
+	// Store is the store a user of the stores department works in (its
+	// code): the console shows her that store's queue only. Empty for
+	// everyone else, and for store staff who see every store.
+	Store     string    `json:"store,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Token is an API token without its secret. The secret is shown once, when
@@ -162,7 +166,9 @@ type AccessService interface {
 	// Authenticate returns the principal of a token secret. EUNAUTHORIZED
 	// for an unknown or revoked token.
 	Authenticate(ctx context.Context, secret string) (Principal, error)
-	// CreateUser creates a user. ECONFLICT when the username is taken.
+	// CreateUser creates a user. ECONFLICT when the username is taken;
+	// EINVALID names the field (a store that is not a store, or a store
+	// for a user outside the stores department).
 	CreateUser(ctx context.Context, u User) (User, error)
 	// FindUsers lists users.
 	FindUsers(ctx context.Context) ([]User, error)

@@ -51,9 +51,23 @@ func (m *Main) bootstrapAdminUser(ctx context.Context, access *sqlstore.AccessSe
 	return nil
 }
 
+// consoleChannel are the channel-fusion services the console shares with
+// the API, and the base URL of the join links its QR codes encode.
+type consoleChannel struct {
+	stores  lianlu.StoreService
+	members lianlu.MemberService
+	offers  lianlu.OfferService
+	baseURL string
+}
+
 // newConsole builds the web console over the same services as the API.
-func (m *Main) newConsole(db *sqlstore.DB, access *sqlstore.AccessService, sessions *sqlstore.SessionService) (*web.Console, error) {
+func (m *Main) newConsole(db *sqlstore.DB, access *sqlstore.AccessService, sessions *sqlstore.SessionService, ch consoleChannel) (*web.Console, error) {
 	return web.New(web.Config{
+		Stores:       ch.stores,
+		Members:      ch.members,
+		Offers:       ch.offers,
+		Dispatch:     m.Dispatch,
+		JoinBaseURL:  ch.baseURL,
 		Events:       sqlstore.NewEventService(db),
 		Access:       access,
 		Sessions:     sessions,

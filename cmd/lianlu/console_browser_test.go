@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/offer"
+	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
 // chromiumPath finds the system Chromium, or skips the test saying why.
@@ -223,15 +225,21 @@ func TestConsole_Browser(t *testing.T) {
 	}
 	shoot(t, ctx, "order")
 
+	// The demo's channel fusion: a store with on-site requests dispatched
+	// to it, a member who got an offer, and identity conflicts.
+	storeCode, memberID := channelPages(t, m)
+
 	// Every other page, in English.
 	pages := []struct{ name, path, ready string }{
 		{"orders", "/orders", "table"},
 		{"feedback", "/feedback", "table"},
 		{"feedback-detail", "/feedback/1", "ol.timeline"},
 		{"stores", "/stores", "svg circle.store"},
-		{"store", "/stores/SH-XJH", "main h1"},
+		{"store", "/stores/SH-XJH", `img[src="/stores/SH-XJH/qr.svg"]`},
+		{"store-requests", "/stores/" + storeCode, "ol.attempts"},
 		{"members", "/members", "table"},
-		{"member", "/members/1", "main h1"},
+		{"member", fmt.Sprintf("/members/%d", memberID), "ol.member-timeline"},
+		{"offers", "/offers", "table.offers"},
 		{"events", "/events", "table.events"},
 		{"flows", "/flows", "ol.steps"},
 		{"flow", "/flows/order_placed", "textarea#yaml"},
@@ -243,6 +251,17 @@ func TestConsole_Browser(t *testing.T) {
 		}
 		shoot(t, ctx, p.name)
 	}
+
+	// An operator resolves an identity conflict from the members page.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/members"),
+		chromedp.WaitVisible(`#conflicts li.conflict`),
+		chromedp.Click(`#conflicts li.conflict button[data-action="merge-a"]`),
+		chromedp.WaitVisible("p.flash"),
+	); err != nil {
+		t.Fatalf("merge from the conflict list: %v", err)
+	}
+	shoot(t, ctx, "members-merged")
 
 	// Switch to Chinese: the choice sticks across pages.
 	if err := chromedp.Do(ctx,
@@ -282,7 +301,8 @@ func TestConsole_BrowserPhone(t *testing.T) {
 	m := demoMain(t)
 	base := "http://" + m.Addr()
 	login(t, ctx, base, adminUsername, readSecret(t, m.Config.AdminPasswordPath()))
-	for _, p := range []struct{ name, path string }{{"phone-overview", "/"}, {"phone-queue", "/queue"}, {"phone-stores", "/stores"}} {
+	for _, p := range []struct{ name, path string }{{"phone-overview", "/"}, {"phone-queue", "/queue"}, {"phone-stores", "/stores"},
+		{"phone-store", "/stores/SH-XJH"}, {"phone-members", "/members"}} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+p.path), chromedp.WaitVisible("main h1")); err != nil {
 			t.Fatal(err)
 		}
@@ -293,4 +313,37 @@ func TestConsole_BrowserPhone(t *testing.T) {
 		}
 		shoot(t, ctx, p.name)
 	}
+}
+
+// channelPages finds, in the demo's data, a store that on-site requests
+// were dispatched to and a member who got an offer.
+func channelPages(t *testing.T, m *Main) (string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	wos, err := sqlstore.NewWorkOrderService(m.DB).FindWorkOrders(ctx, lianlu.WorkOrderFilter{Department: lianlu.DeptStores, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := ""
+	for _, wo := range wos {
+		if wo.Dispatch != nil && wo.Store != "" {
+			store = wo.Store
+			break
+		}
+	}
+	sends, err := offer.NewService(m.DB, nil).FindSends(ctx, 0, 0, 0, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member int64
+	for _, s := range sends {
+		if s.Status == lianlu.SendSent {
+			member = s.MemberID
+			break
+		}
+	}
+	if store == "" || member == 0 {
+		t.Fatalf("the demo has no dispatched on-site request (%q) or no offer sent (%d)", store, member)
+	}
+	return store, member
 }

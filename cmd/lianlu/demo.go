@@ -120,7 +120,7 @@ func (m *Main) startTrickle() {
 	m.trickleStop = func() { cancel(); <-done }
 	go func() {
 		defer close(done)
-		err := demo.Trickle(ctx, demo.TrickleConfig{DB: m.DB, Appender: m.Appender, Runner: m.Runner, Seed: 1, Logger: m.Logger})
+		err := demo.Trickle(ctx, demo.TrickleConfig{DB: m.DB, Appender: m.Appender, Runner: m.Runner, Dispatch: m.Dispatch, Seed: 1, Logger: m.Logger})
 		if err != nil {
 			m.Logger.Error("demo trickle stopped", slog.Any("error", err))
 		}

@@ -153,7 +153,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Dispatch = dispatch.NewService(db, stores, dispatch.Config{Logger: m.Logger, AcceptSLA: m.Config.DispatchAcceptSLA, ScanInterval: m.Config.DispatchScanInterval,
 		Weights: lianlu.DispatchWeights{Distance: m.Config.DispatchDistanceWeight, Load: m.Config.DispatchLoadWeight}})
-	if m.Console, err = m.newConsole(db, access, sessions); err != nil {
+	if m.Console, err = m.newConsole(db, access, sessions, consoleChannel{stores: stores, members: members, offers: offers, baseURL: baseURL}); err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	events := sqlstore.NewEventService(db)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -28,7 +29,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	var username, display, dept, role string
+	var username, display, dept, role, store string
 	var fromStdin bool
 	cfg, _, err := loadConfig("user "+sub, args, getenv, stderr, func(c *config.Config, fs *flag.FlagSet) {
 		c.RegisterStorageFlags(fs)
@@ -38,6 +39,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			fs.StringVar(&display, "display-name", "", "name shown in the console (default: the user name)")
 			fs.StringVar(&dept, "department", "", "department (required)")
 			fs.StringVar(&role, "role", "", "role: viewer, operator, manager or admin (required)")
+			fs.StringVar(&store, "store", "", "for the stores department: the code of the store the user works in (the console shows her that store's queue)")
 			fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 		case "set-password":
 			fs.StringVar(&username, "username", "", "user name (required)")
@@ -77,7 +79,7 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 		if len(password) < lianlu.MinPasswordLen {
 			return fmt.Errorf("the password must have at least %d characters", lianlu.MinPasswordLen)
 		}
-		u, err := access.CreateUser(ctx, lianlu.User{Username: username, DisplayName: display, Department: dept, Role: lianlu.Role(role)})
+		u, err := access.CreateUser(ctx, lianlu.User{Username: username, DisplayName: display, Department: dept, Role: lianlu.Role(role), Store: store})
 		if err != nil {
 			return describe(err)
 		}
@@ -96,9 +98,9 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tDEPARTMENT\tROLE\tCREATED")
+		fmt.Fprintln(tw, "ID\tUSERNAME\tNAME\tDEPARTMENT\tSTORE\tROLE\tCREATED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.DisplayName, u.Department, u.Role, u.CreatedAt.Format("2006-01-02 15:04"))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.DisplayName, u.Department, cmp.Or(u.Store, "-"), u.Role, u.CreatedAt.Format("2006-01-02 15:04"))
 		}
 		tw.Flush()
 	}

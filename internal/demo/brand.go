@@ -1,6 +1,10 @@
 package demo
 
-import "github.com/lianlu/lianlu"
+import (
+	"fmt"
+
+	"github.com/lianlu/lianlu"
+)
 
 // The demo brand: 青禾电器 (Qinghe Appliances), a home-appliance maker that
 // sells in its own shop online and in stores in China's large cities, ships
@@ -9,12 +13,19 @@ import "github.com/lianlu/lianlu"
 // BrandName is the simulated brand.
 const BrandName = "青禾电器 Qinghe Appliances"
 
-// Store is a store of the brand with its opening hours (local time).
+// Store is a store of the brand. The demo creates it through the store
+// service with its opening hours, on-site skills, capacity, service radius
+// and staff; the simulation then reads the hours back from the service.
 type Store struct {
 	Code, Name, City, Address string
 	Lat, Lng                  float64
-	// Opens and Closes are minutes after local midnight.
-	Opens, Closes int
+	// Hours are the local opening hours per weekday.
+	Hours lianlu.OpeningHours
+	// Skills are the on-site services its technicians do.
+	Skills []string
+	// Capacity is on-site jobs a day; Radius how far they go, in km.
+	Capacity int
+	Radius   float64
 	// Batch is how often the store's POS uploads its sales, in minutes;
 	// 0 is in real time. Stores on batch uploads show sync delays.
 	Batch int
@@ -22,34 +33,63 @@ type Store struct {
 	Weight float64
 }
 
-func hm(h, m int) int { return h*60 + m }
+// hours opens a store from open to close on weekdays and until weekend
+// on Saturdays and Sundays ("HH:MM").
+func hours(open, close, weekend string) lianlu.OpeningHours {
+	h := lianlu.OpeningHours{}
+	for i, d := range lianlu.Weekdays {
+		h[d] = [][2]string{{open, close}}
+		if i >= 5 {
+			h[d] = [][2]string{{open, weekend}}
+		}
+	}
+	return h
+}
+
+var (
+	allSkills   = []string{lianlu.SkillInstall, lianlu.SkillRepair, lianlu.SkillFitting}
+	installOnly = []string{lianlu.SkillInstall, lianlu.SkillFitting}
+)
 
 // Stores are real shopping streets of real cities, at their coordinates.
 var Stores = []Store{
-	{"SH-XJH", "上海徐家汇店", "上海", "上海市徐汇区虹桥路1号", 31.1956, 121.4365, hm(10, 0), hm(22, 0), 0, 1.6},
-	{"SH-LJZ", "上海陆家嘴店", "上海", "上海市浦东新区陆家嘴环路1000号", 31.2397, 121.4998, hm(10, 0), hm(22, 0), 0, 1.4},
-	{"SH-WJC", "上海五角场店", "上海", "上海市杨浦区淞沪路8号", 31.3006, 121.5140, hm(10, 0), hm(21, 30), 60, 1.0},
-	{"BJ-XD", "北京西单店", "北京", "北京市西城区西单北大街120号", 39.9097, 116.3740, hm(10, 0), hm(22, 0), 0, 1.5},
-	{"BJ-WJ", "北京望京店", "北京", "北京市朝阳区望京街10号", 39.9967, 116.4706, hm(10, 0), hm(22, 0), 0, 1.2},
-	{"BJ-ZGC", "北京中关村店", "北京", "北京市海淀区中关村大街15号", 39.9834, 116.3162, hm(9, 30), hm(21, 0), 90, 1.0},
-	{"GZ-TH", "广州天河店", "广州", "广州市天河区天河路208号", 23.1357, 113.3270, hm(10, 0), hm(22, 0), 0, 1.4},
-	{"GZ-BJL", "广州北京路店", "广州", "广州市越秀区北京路168号", 23.1250, 113.2690, hm(10, 0), hm(22, 30), 30, 0.9},
-	{"SZ-FT", "深圳福田店", "深圳", "深圳市福田区福华三路268号", 22.5410, 114.0550, hm(10, 0), hm(22, 0), 0, 1.3},
-	{"SZ-NS", "深圳南山店", "深圳", "深圳市南山区深南大道9668号", 22.5333, 113.9304, hm(10, 0), hm(22, 0), 0, 1.1},
-	{"HZ-WL", "杭州武林店", "杭州", "杭州市下城区延安路530号", 30.2741, 120.1629, hm(10, 0), hm(22, 0), 0, 1.1},
-	{"CD-CXL", "成都春熙路店", "成都", "成都市锦江区春熙路88号", 30.6570, 104.0810, hm(10, 0), hm(22, 30), 0, 1.2},
-	{"WH-JHL", "武汉江汉路店", "武汉", "武汉市江汉区江汉路118号", 30.5800, 114.2860, hm(10, 0), hm(22, 0), 60, 0.9},
-	{"NJ-XJK", "南京新街口店", "南京", "南京市秦淮区中山南路1号", 32.0418, 118.7844, hm(10, 0), hm(22, 0), 0, 1.0},
-	{"XA-ZL", "西安钟楼店", "西安", "西安市碑林区东大街1号", 34.2610, 108.9470, hm(10, 0), hm(22, 0), 120, 0.8},
-	{"CQ-JFB", "重庆解放碑店", "重庆", "重庆市渝中区民权路18号", 29.5575, 106.5770, hm(10, 0), hm(22, 30), 0, 1.0},
-	{"TJ-BJD", "天津滨江道店", "天津", "天津市和平区滨江道208号", 39.1206, 117.1990, hm(10, 0), hm(21, 30), 60, 0.8},
-	{"SZH-GQ", "苏州观前街店", "苏州", "苏州市姑苏区观前街245号", 31.3110, 120.6230, hm(10, 0), hm(21, 30), 0, 0.8},
-	{"CS-WY", "长沙五一广场店", "长沙", "长沙市芙蓉区黄兴中路188号", 28.1950, 112.9770, hm(10, 0), hm(22, 30), 0, 0.8},
-	{"QD-TD", "青岛台东店", "青岛", "青岛市市北区台东三路90号", 36.0780, 120.3580, hm(9, 30), hm(21, 0), 90, 0.7},
-	{"XM-ZS", "厦门中山路店", "厦门", "厦门市思明区中山路299号", 24.4560, 118.0800, hm(10, 0), hm(22, 0), 0, 0.7},
-	{"SY-ZJ", "沈阳中街店", "沈阳", "沈阳市沈河区中街路128号", 41.7960, 123.4590, hm(9, 30), hm(21, 0), 60, 0.7},
-	{"KM-NP", "昆明南屏街店", "昆明", "昆明市五华区南屏街88号", 25.0380, 102.7110, hm(10, 0), hm(22, 0), 0, 0.6},
-	{"ZZ-EQ", "郑州二七广场店", "郑州", "郑州市二七区二七路200号", 34.7530, 113.6650, hm(10, 0), hm(22, 0), 120, 0.7},
+	{"SH-XJH", "上海徐家汇店", "上海", "上海市徐汇区虹桥路1号", 31.1956, 121.4365, hours("10:00", "22:00", "22:30"), allSkills, 4, 30, 0, 1.6},
+	{"SH-LJZ", "上海陆家嘴店", "上海", "上海市浦东新区陆家嘴环路1000号", 31.2397, 121.4998, hours("10:00", "22:00", "22:00"), installOnly, 3, 25, 0, 1.4},
+	{"SH-WJC", "上海五角场店", "上海", "上海市杨浦区淞沪路8号", 31.3006, 121.5140, hours("10:00", "21:30", "22:00"), allSkills, 2, 25, 60, 1.0},
+	{"BJ-XD", "北京西单店", "北京", "北京市西城区西单北大街120号", 39.9097, 116.3740, hours("10:00", "22:00", "22:00"), allSkills, 4, 35, 0, 1.5},
+	{"BJ-WJ", "北京望京店", "北京", "北京市朝阳区望京街10号", 39.9967, 116.4706, hours("10:00", "22:00", "22:30"), installOnly, 3, 30, 0, 1.2},
+	{"BJ-ZGC", "北京中关村店", "北京", "北京市海淀区中关村大街15号", 39.9834, 116.3162, hours("09:30", "21:00", "21:30"), allSkills, 2, 25, 90, 1.0},
+	{"GZ-TH", "广州天河店", "广州", "广州市天河区天河路208号", 23.1357, 113.3270, hours("10:00", "22:00", "22:30"), allSkills, 4, 35, 0, 1.4},
+	{"GZ-BJL", "广州北京路店", "广州", "广州市越秀区北京路168号", 23.1250, 113.2690, hours("10:00", "22:30", "22:30"), installOnly, 2, 20, 30, 0.9},
+	{"SZ-FT", "深圳福田店", "深圳", "深圳市福田区福华三路268号", 22.5410, 114.0550, hours("10:00", "22:00", "22:30"), allSkills, 4, 30, 0, 1.3},
+	{"SZ-NS", "深圳南山店", "深圳", "深圳市南山区深南大道9668号", 22.5333, 113.9304, hours("10:00", "22:00", "22:00"), allSkills, 3, 30, 0, 1.1},
+	{"HZ-WL", "杭州武林店", "杭州", "杭州市下城区延安路530号", 30.2741, 120.1629, hours("10:00", "22:00", "22:00"), allSkills, 3, 35, 0, 1.1},
+	{"CD-CXL", "成都春熙路店", "成都", "成都市锦江区春熙路88号", 30.6570, 104.0810, hours("10:00", "22:30", "22:30"), allSkills, 3, 35, 0, 1.2},
+	{"WH-JHL", "武汉江汉路店", "武汉", "武汉市江汉区江汉路118号", 30.5800, 114.2860, hours("10:00", "22:00", "22:00"), allSkills, 2, 35, 60, 0.9},
+	{"NJ-XJK", "南京新街口店", "南京", "南京市秦淮区中山南路1号", 32.0418, 118.7844, hours("10:00", "22:00", "22:00"), allSkills, 3, 30, 0, 1.0},
+	{"XA-ZL", "西安钟楼店", "西安", "西安市碑林区东大街1号", 34.2610, 108.9470, hours("10:00", "22:00", "22:00"), installOnly, 2, 30, 120, 0.8},
+	{"CQ-JFB", "重庆解放碑店", "重庆", "重庆市渝中区民权路18号", 29.5575, 106.5770, hours("10:00", "22:30", "22:30"), allSkills, 3, 30, 0, 1.0},
+	{"TJ-BJD", "天津滨江道店", "天津", "天津市和平区滨江道208号", 39.1206, 117.1990, hours("10:00", "21:30", "22:00"), allSkills, 2, 40, 60, 0.8},
+	{"SZH-GQ", "苏州观前街店", "苏州", "苏州市姑苏区观前街245号", 31.3110, 120.6230, hours("10:00", "21:30", "22:00"), installOnly, 2, 30, 0, 0.8},
+	{"CS-WY", "长沙五一广场店", "长沙", "长沙市芙蓉区黄兴中路188号", 28.1950, 112.9770, hours("10:00", "22:30", "22:30"), allSkills, 2, 30, 0, 0.8},
+	{"QD-TD", "青岛台东店", "青岛", "青岛市市北区台东三路90号", 36.0780, 120.3580, hours("09:30", "21:00", "21:30"), allSkills, 2, 30, 90, 0.7},
+	{"XM-ZS", "厦门中山路店", "厦门", "厦门市思明区中山路299号", 24.4560, 118.0800, hours("10:00", "22:00", "22:00"), installOnly, 2, 25, 0, 0.7},
+	{"SY-ZJ", "沈阳中街店", "沈阳", "沈阳市沈河区中街路128号", 41.7960, 123.4590, hours("09:30", "21:00", "21:00"), allSkills, 2, 35, 60, 0.7},
+	{"KM-NP", "昆明南屏街店", "昆明", "昆明市五华区南屏街88号", 25.0380, 102.7110, hours("10:00", "22:00", "22:00"), allSkills, 2, 30, 0, 0.6},
+	{"ZZ-EQ", "郑州二七广场店", "郑州", "郑州市二七区二七路200号", 34.7530, 113.6650, hours("10:00", "22:00", "22:00"), allSkills, 2, 30, 120, 0.7},
+}
+
+// staffNames are the stores' sales staff and technicians; each store gets
+// six of them, E01 to E06, the same for a store in every run.
+var staffNames = []string{"王芳", "李娜", "张伟", "刘洋", "陈静", "杨帆", "赵敏", "黄磊", "周婷", "吴强", "徐丽", "孙浩", "马琳", "朱军", "胡颖", "郭鹏", "何雪", "高峰", "林晓", "罗斌"}
+
+// staffOf returns the i-th store's staff.
+func staffOf(i int) []lianlu.StaffMember {
+	out := make([]lianlu.StaffMember, 6)
+	for j := range out {
+		out[j] = lianlu.StaffMember{Code: fmt.Sprintf("E%02d", j+1), Name: staffNames[(i*7+j*3)%len(staffNames)], Active: true}
+	}
+	return out
 }
 
 // Warehouse is a regional distribution centre.

@@ -15,7 +15,10 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/collect"
+	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/geo"
+	"github.com/lianlu/lianlu/internal/identity"
+	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sla"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
@@ -49,13 +52,32 @@ func (q *taskQueue) Pop() any {
 
 // customer is a person who shops with the brand.
 type customer struct {
-	n       int
-	phone   string
-	email   string
-	city    *City
-	anon    string
-	joined  bool
-	ordered bool
+	n     int
+	phone string
+	// altPhone is a second number some use online (a work phone): the
+	// member they become online and the one they join in a store as are
+	// two, each verified, until an operator merges them.
+	altPhone string
+	email    string
+	city     *City
+	anon     string
+	// joined: she has an account (a userId); storeJoined: she joined with
+	// a store's QR code; member: Lianlu knows her as a member.
+	joined, storeJoined, member bool
+	// identified: the app has identified her with her current phone.
+	identified bool
+	// coupon is the code she brings to her next online order, from the
+	// member couponMember.
+	coupon       string
+	couponMember int64
+}
+
+// onlinePhone is the number she gives online.
+func (c *customer) onlinePhone() string {
+	if c.altPhone != "" {
+		return c.altPhone
+	}
+	return c.phone
 }
 
 func (c *customer) userID() string { return "cust-" + strconv.Itoa(c.n) }
@@ -70,6 +92,9 @@ type services struct {
 	feedback     *sqlstore.FeedbackService
 	sources      *sqlstore.SourceService
 	events       *sqlstore.EventService
+	stores       *sqlstore.StoreService
+	members      *sqlstore.MemberService
+	offers       *offer.Service
 }
 
 func newServices(db *sqlstore.DB) services {
@@ -77,7 +102,19 @@ func newServices(db *sqlstore.DB) services {
 		catalog: sqlstore.NewCatalogService(db), inventory: sqlstore.NewInventoryService(db), orders: sqlstore.NewOrderService(db),
 		fulfillments: sqlstore.NewFulfillmentService(db), workorders: sqlstore.NewWorkOrderService(db),
 		feedback: sqlstore.NewFeedbackService(db), sources: sqlstore.NewSourceService(db), events: sqlstore.NewEventService(db),
+		stores: sqlstore.NewStoreService(db), members: sqlstore.NewMemberService(db), offers: offer.NewService(db, nil),
 	}
+}
+
+// consumer is a subscription on the event log the simulation drives: one
+// batch at a time, at the simulated time of the task that appended it.
+type consumer interface {
+	ProcessOnce(ctx context.Context) (int, error)
+}
+
+// scanner is a worker's periodic scan (due offers, dispatch deadlines).
+type scanner interface {
+	ScanOnce(ctx context.Context) (int, error)
 }
 
 // demoSources are the collector sources the brand's systems send from.
@@ -105,6 +142,32 @@ type sim struct {
 	members   int
 	orders    int
 
+	// stores are the brand's stores as the store service holds them.
+	stores []lianlu.Store
+	// dispatch sends on-site requests to stores; scanner passes on those
+	// not accepted in time (nil live: the server's dispatcher does).
+	dispatch lianlu.DispatchService
+	scanner  scanner
+	// consumers run after each task: the identity resolver, the offer
+	// engine, the dispatcher's acceptance subscription and the flows (live,
+	// only the flows: the server runs the others).
+	consumers []consumer
+	// scans run with the SLA scan: due offers and dispatch deadlines.
+	scans []scanner
+	// twice are customers Lianlu knows as one member online (a newsletter
+	// email, a second phone) who have not joined in a store yet: when they
+	// do, identity rules merge the two, or list a conflict.
+	twice []*customer
+	// idle is the log's head when each consumer last found nothing.
+	idle []int64
+	extN int64
+	// byMember finds the customer of a member; lastSend is the newest
+	// offer send looked at; planned the attempt each request was planned
+	// up to.
+	byMember map[int64]*customer
+	lastSend int64
+	planned  map[int64]int
+
 	cals      map[string]*sla.Calendar
 	stockGoal map[string]int64 // "location|sku" → level receipts top up to
 	progress  *progress
@@ -127,7 +190,18 @@ func newSim(ctx context.Context, cfg Config) (*sim, error) {
 	s := &sim{
 		cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x6c69616e6c75)), svc: newServices(cfg.DB), loc: loc,
 		end: end, phones: map[string]bool{}, cals: map[string]*sla.Calendar{}, stockGoal: map[string]int64{},
+		byMember: map[int64]*customer{}, planned: map[int64]int{},
 	}
+	// The workers serve runs in the background run here on the simulated
+	// clock, driven after each task like the flow runner, so that what
+	// they do happens at simulated times and in the same order every run.
+	resolver := identity.NewResolver(cfg.DB, identity.Config{Logger: cfg.Logger})
+	engine := offer.NewEngine(cfg.DB, offer.EngineConfig{Logger: cfg.Logger})
+	dispatcher := dispatch.NewService(cfg.DB, s.svc.stores, dispatch.Config{Logger: cfg.Logger})
+	s.svc.offers = offer.NewService(cfg.DB, engine)
+	s.dispatch, s.scanner = dispatcher, dispatcher
+	s.consumers = []consumer{resolver, engine, dispatcher, cfg.Runner}
+	s.scans = []scanner{engine, dispatcher}
 	local := end.In(loc)
 	s.start = time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, -cfg.Scale.Days)
 	s.progress = newProgress(cfg.Progress, s.start, s.end)
@@ -206,21 +280,59 @@ func outcome(err error) bool {
 }
 
 // flush runs the flows on what the last task appended, at its time.
+// flush runs the identity resolver, the offer engine, the dispatcher and
+// the flows on what the last task appended, at its time, until none has
+// anything left (what one appends may concern another). A consumer that
+// found nothing is not asked again until the log grows.
 func (s *sim) flush(ctx context.Context) error {
+	if len(s.idle) != len(s.consumers) {
+		s.idle = make([]int64, len(s.consumers))
+	}
+	head, err := s.svc.events.MaxSeq(ctx)
+	if err != nil {
+		return err
+	}
 	for {
-		n, err := s.cfg.Runner.ProcessOnce(ctx)
-		if err != nil {
-			return fmt.Errorf("demo flows: %w", err)
+		total := 0
+		for i, c := range s.consumers {
+			if s.idle[i] == head {
+				continue
+			}
+			n, err := c.ProcessOnce(ctx)
+			if err != nil {
+				return fmt.Errorf("demo consumers: %w", err)
+			}
+			if n == 0 {
+				s.idle[i] = head
+				continue
+			}
+			total += n
+			if head, err = s.svc.events.MaxSeq(ctx); err != nil {
+				return err
+			}
 		}
-		if n == 0 {
+		if total == 0 {
 			return nil
 		}
 	}
 }
 
+// scanBreaches marks handoffs past their SLA, sends the offers that came
+// due, passes on on-site requests not accepted in time, and lets members
+// act on the offers they got.
 func (s *sim) scanBreaches(ctx context.Context) error {
-	_, err := s.cfg.Runner.ScanOnce(ctx)
-	return err
+	if _, err := s.cfg.Runner.ScanOnce(ctx); err != nil {
+		return err
+	}
+	for _, sc := range s.scans {
+		if _, err := sc.ScanOnce(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	return s.followOffers(ctx)
 }
 
 // ---- random helpers
@@ -329,12 +441,11 @@ func (s *sim) setup(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, st := range Stores {
-		lat, lng := st.Lat, st.Lng
-		if _, _, err := s.svc.catalog.UpsertLocation(as(ctx, "demo:stores", lianlu.DeptStores), lianlu.Location{Code: st.Code, Kind: lianlu.LocationStore,
-			Name: st.Name, Address: st.Address, Lat: &lat, Lng: &lng, Timezone: "Asia/Shanghai", Active: true}); err != nil {
-			return err
-		}
+	if err := s.createStores(ctx); err != nil {
+		return err
+	}
+	if err := s.createOffers(ctx); err != nil {
+		return err
 	}
 	// When each department works: service and the stores every day,
 	// supply chain six days, product and sales office hours.
@@ -507,13 +618,18 @@ func (s *sim) planDay(ctx context.Context, day time.Time) error {
 	// Store visits during opening hours, busier in the afternoon and
 	// evening.
 	for i := range Stores {
-		st := &Stores[i]
-		v := s.poisson(s.cfg.Scale.VisitsPerStoreDay * st.Weight * f)
+		v := s.poisson(s.cfg.Scale.VisitsPerStoreDay * Stores[i].Weight * f)
+		spans := s.openSpans(i, day.Add(12*time.Hour))
+		if len(spans) == 0 {
+			continue // closed that day
+		}
 		for range v {
 			// The square root leans visits towards the evening.
-			m := st.Opens + int(math.Sqrt(s.rng.Float64())*float64(st.Closes-st.Opens-20))
+			sp := spans[s.rng.IntN(len(spans))]
+			m := sp[0] + int(math.Sqrt(s.rng.Float64())*float64(max(sp[1]-sp[0]-20, 1)))
 			t := day.Add(time.Duration(m) * time.Minute)
-			s.at(t, func(ctx context.Context) error { return s.storeVisit(ctx, st) })
+			store := i
+			s.at(t, func(ctx context.Context) error { return s.storeVisit(ctx, store) })
 		}
 	}
 	// Mondays: purchase receipts at the warehouses and transfers to the
@@ -564,6 +680,12 @@ func (s *sim) customerFor(city *City, pNew float64) *customer {
 		c.phone = prefixes[s.rng.IntN(len(prefixes))] + fmt.Sprintf("%08d", s.rng.IntN(100000000))
 	}
 	s.phones[c.phone] = true
+	if s.chance(0.1) {
+		for c.altPhone == "" || s.phones[c.altPhone] {
+			c.altPhone = "177" + fmt.Sprintf("%08d", s.rng.IntN(100000000))
+		}
+		s.phones[c.altPhone] = true
+	}
 	if s.chance(0.3) {
 		c.email = fmt.Sprintf("qh%d.%s@example.com", c.n, strings.ToLower(fmt.Sprintf("%x", s.rng.Uint32()%0xfff)))
 	}
@@ -672,7 +794,11 @@ func (s *sim) stamp(m message, t time.Time) message {
 // products viewed (with the campaign that brought the visitor), perhaps a
 // share, a sign-up, and an order.
 func (s *sim) onlineSession(ctx context.Context) error {
-	c := s.customerFor(nil, 0.55)
+	return s.sessionOf(ctx, s.customerFor(nil, 0.55))
+}
+
+// sessionOf is customer c's visit online.
+func (s *sim) sessionOf(ctx context.Context, c *customer) error {
 	t := s.now
 	src, device := s.srcs.web, "web"
 	if s.chance(0.45) {
@@ -705,6 +831,25 @@ func (s *sim) onlineSession(ctx context.Context) error {
 		landing = "/campaign/" + camp.Slug
 	}
 	msgs = append(msgs, s.stamp(ids(message{"type": "page", "name": "Landing", "properties": message{"path": landing}}), t))
+	switch {
+	case c.joined && !c.identified:
+		// Signed in: the app identifies her with her account's phone,
+		// which links this device's touches to her membership.
+		c.identified = true
+		traits := message{"phone": c.phone}
+		if c.email != "" {
+			traits["email"] = c.email
+		}
+		msgs = append(msgs, s.stamp(ids(message{"type": "identify", "traits": traits}), t))
+	case !c.joined && !c.member && c.email != "" && s.chance(0.08):
+		// She signs up for the newsletter with her email only: a member
+		// with an unverified email, merged into her membership once she
+		// signs in with her phone.
+		s.noteMember(c, 0)
+		s.twice = append(s.twice, c)
+		msgs = append(msgs, s.stamp(ids(message{"type": "identify", "traits": message{"email": c.email, "newsletter": true}}), t),
+			s.stamp(ids(message{"type": "track", "event": "Newsletter Subscribed", "properties": message{"channel": device}}), t))
+	}
 	basket := s.basket(t, promoted)
 	viewed := 1 + s.rng.IntN(3)
 	for i := range viewed {
@@ -737,9 +882,12 @@ func (s *sim) onlineSession(ctx context.Context) error {
 	}
 	if buys && !c.joined {
 		// Checking out needs an account: the visitor joins online.
-		c.joined = true
+		c.joined, c.identified = true, true
+		if c.altPhone != "" {
+			s.twice = append(s.twice, c)
+		}
 		t = t.Add(s.between(30*time.Second, 2*time.Minute))
-		traits := message{"phone": c.phone, "city": c.city.Name, "joined_via": "online"}
+		traits := message{"phone": c.onlinePhone(), "city": c.city.Name, "joined_via": "online"}
 		if c.email != "" {
 			traits["email"] = c.email
 		}
@@ -761,12 +909,10 @@ func (s *sim) onlineSession(ctx context.Context) error {
 	return nil
 }
 
-func (s *sim) memberRef(c *customer) *lianlu.MemberRef {
-	if !c.ordered {
-		c.ordered = true
-		s.members++
-	}
-	return &lianlu.MemberRef{Phone: c.phone}
+// memberRef names the customer on an order by the phone she gives there.
+func (s *sim) memberRef(c *customer, phone string) *lianlu.MemberRef {
+	s.noteMember(c, 0)
+	return &lianlu.MemberRef{Phone: phone}
 }
 
 func (s *sim) placeOnline(ctx context.Context, c *customer, lines []lianlu.OrderLine, camp *Campaign) error {
@@ -775,11 +921,24 @@ func (s *sim) placeOnline(ctx context.Context, c *customer, lines []lianlu.Order
 	lng := c.city.Lng + (s.rng.Float64()-0.5)*0.12
 	district := c.city.Districts[s.rng.IntN(len(c.city.Districts))]
 	addr := fmt.Sprintf("%s%s%d号%d室", district, []string{"人民路", "建设路", "中山路", "解放路", "和平路", "长江路"}[s.rng.IntN(6)], 1+s.rng.IntN(300), 101+s.rng.IntN(2000))
-	o, _, err := s.svc.orders.PlaceOrder(as(ctx, "demo:shop", lianlu.DeptSales), lianlu.OrderPlacement{
+	p := lianlu.OrderPlacement{
 		ExternalID: fmt.Sprintf("WEB-%s%s-%06d", s.idPrefix, s.now.In(s.loc).Format("20060102"), s.orderN), Channel: lianlu.ChannelOnline,
-		Member: s.memberRef(c), Lines: lines, PlacedAt: s.now,
-		ShipTo: &lianlu.Address{Name: "顾客" + strconv.Itoa(c.n), Phone: c.phone, Address: addr, City: c.city.Name, Lat: &lat, Lng: &lng},
-	})
+		Member: s.memberRef(c, c.onlinePhone()), Lines: lines, PlacedAt: s.now,
+		ShipTo: &lianlu.Address{Name: "顾客" + strconv.Itoa(c.n), Phone: c.onlinePhone(), Address: addr, City: c.city.Name, Lat: &lat, Lng: &lng},
+	}
+	if c.coupon != "" {
+		// She signs in with the membership the coupon was sent to.
+		p.Coupon, p.Member = c.coupon, &lianlu.MemberRef{ID: c.couponMember}
+		c.coupon = ""
+	}
+	shop := as(ctx, "demo:shop", lianlu.DeptSales)
+	o, _, err := s.svc.orders.PlaceOrder(shop, p)
+	if p.Coupon != "" && (outcome(err) || lianlu.ErrorCode(err) == lianlu.EINVALID) {
+		// The coupon was no good after all (used up, expired): she pays
+		// the full price.
+		p.Coupon = ""
+		o, _, err = s.svc.orders.PlaceOrder(shop, p)
+	}
 	if err != nil {
 		return err
 	}
@@ -801,28 +960,37 @@ func (s *sim) placeOnline(ctx context.Context, c *customer, lines []lianlu.Order
 }
 
 // storeVisit is a customer in a store: perhaps joining the membership with
-// the store's QR code, trying a product, buying.
-func (s *sim) storeVisit(ctx context.Context, st *Store) error {
+// the store's QR code (the join page's command, with the staff member who
+// showed her the code), trying a product and talking to staff (recorded on
+// the POS for members), buying.
+func (s *sim) storeVisit(ctx context.Context, i int) error {
+	st := &Stores[i]
 	city := &Cities[slices.IndexFunc(Cities, func(c City) bool { return c.Name == st.City })]
-	c := s.customerFor(city, 0.6)
+	c := s.twiceIn(city)
+	if c == nil {
+		c = s.customerFor(city, 0.6)
+	}
 	t := s.now
-	staff := fmt.Sprintf("%s-%02d", st.Code, 1+s.rng.IntN(6))
-	var msgs []message
-	if !c.joined && s.chance(0.45) {
-		c.joined = true
-		traits := message{"phone": c.phone, "city": c.city.Name, "joined_via": "store", "home_store": st.Code, "staff": staff}
-		msgs = append(msgs, s.stamp(message{"type": "identify", "userId": c.userID(), "traits": traits}, t),
-			s.stamp(message{"type": "track", "event": "Member Joined", "userId": c.userID(), "properties": message{"store": st.Code, "staff": staff, "via": "qr_code"}}, t))
+	staff := s.staffAt(i)
+	switch {
+	case !c.storeJoined && (!c.joined || c.altPhone != "") && s.chance(0.45):
+		if err := s.storeJoin(ctx, i, c, staff); err != nil {
+			return err
+		}
+	case c.storeJoined:
+		if err := s.interact(ctx, i, c, lianlu.InteractionVisit, staff, "", t); err != nil {
+			return err
+		}
 	}
 	lines := s.basket(t, nil)
-	if c.joined && s.chance(0.6) {
-		p := productOf(lines[0].SKU)
-		msgs = append(msgs, s.stamp(message{"type": "track", "event": "Product Tried", "userId": c.userID(),
-			"properties": message{"store": st.Code, "product_id": p.SKU, "category": p.Category, "staff": staff}}, t.Add(5*time.Minute)))
-	}
-	if len(msgs) > 0 {
-		if err := s.send(ctx, s.srcs.pos, msgs, t.Add(6*time.Minute)); err != nil {
+	if c.storeJoined && s.chance(0.6) {
+		if err := s.interact(ctx, i, c, lianlu.InteractionTried, staff, lines[0].SKU, t); err != nil {
 			return err
+		}
+		if s.chance(0.35) {
+			if err := s.interact(ctx, i, c, lianlu.InteractionConsult, staff, lines[0].SKU, t); err != nil {
+				return err
+			}
 		}
 	}
 	if !s.chance(0.42) {
@@ -842,8 +1010,8 @@ func (s *sim) storeVisit(ctx context.Context, st *Store) error {
 func (s *sim) placeStore(ctx context.Context, st *Store, c *customer, lines []lianlu.OrderLine, placed time.Time) error {
 	s.orderN++
 	var member *lianlu.MemberRef
-	if c.joined || s.chance(0.5) {
-		member = s.memberRef(c)
+	if c.storeJoined || s.chance(0.5) {
+		member = s.memberRef(c, c.phone)
 	}
 	o, _, err := s.svc.orders.PlaceOrder(as(ctx, "demo:pos-"+st.Code, lianlu.DeptStores), lianlu.OrderPlacement{
 		ExternalID: fmt.Sprintf("POS-%s-%s%06d", st.Code, s.idPrefix, s.orderN), Channel: lianlu.ChannelStore, Store: st.Code,
@@ -1014,7 +1182,7 @@ func (s *sim) afterDelivery(o lianlu.Order, c *customer) {
 		s.at(at, func(ctx context.Context) error { return s.submitFeedback(ctx, o) })
 	}
 	if big && s.chance(0.12) {
-		s.at(s.later("", s.now, s.between(2*time.Hour, 40*time.Hour)), func(ctx context.Context) error { return s.onSite(ctx, o, c) })
+		s.at(s.later("", s.now, s.between(2*time.Hour, 40*time.Hour)), func(ctx context.Context) error { return s.requestOnSite(ctx, o, c) })
 	}
 	if s.chance(0.025) {
 		s.at(s.later("", s.now, s.between(24*time.Hour, 6*24*time.Hour)), func(ctx context.Context) error {
@@ -1053,55 +1221,6 @@ func (s *sim) submitFeedback(ctx context.Context, o lianlu.Order) error {
 		return err
 	}
 	return s.planWorkOrders(ctx, sqlstore.FeedbackSubject(f.ID))
-}
-
-// onSite sends an installation or repair visit to the store nearest the
-// customer.
-func (s *sim) onSite(ctx context.Context, o lianlu.Order, c *customer) error {
-	store := o.Store
-	var lat, lng float64
-	switch {
-	case o.ShipTo != nil && o.ShipTo.Lat != nil:
-		lat, lng = *o.ShipTo.Lat, *o.ShipTo.Lng
-	case c != nil:
-		lat, lng = c.city.Lat, c.city.Lng
-	case store == "":
-		return nil // nowhere to send a technician
-	}
-	if store == "" {
-		best := math.MaxFloat64
-		for _, st := range Stores {
-			if d := geo.DistanceKm(lat, lng, st.Lat, st.Lng); d < best {
-				best, store = d, st.Code
-			}
-		}
-	}
-	what := "上门安装"
-	if s.chance(0.4) {
-		what = "上门维修"
-	}
-	wo, err := s.svc.workorders.CreateWorkOrder(as(ctx, "demo:service", lianlu.DeptService), lianlu.WorkOrder{Kind: lianlu.WorkOrderOnSite,
-		Priority: lianlu.PriorityNormal, Department: lianlu.DeptStores, Store: store, Title: what + " · " + productOf(o.Lines[0].SKU).Name,
-		Subject: sqlstore.OrderSubject(o.ID), Ref: "onsite/" + sqlstore.OrderSubject(o.ID)})
-	if err != nil {
-		return err
-	}
-	tech := store + " 技师"
-	accept := s.later(lianlu.DeptStores, s.now, s.between(time.Hour, 14*time.Hour))
-	done := s.later(lianlu.DeptStores, accept, s.between(3*time.Hour, 30*time.Hour))
-	code := "solved"
-	if what == "上门维修" {
-		code = "repaired"
-	}
-	s.at(accept, func(ctx context.Context) error {
-		_, err := s.svc.workorders.AcceptWorkOrder(as(ctx, tech, lianlu.DeptStores), wo.ID, tech)
-		return err
-	})
-	s.at(done, func(ctx context.Context) error {
-		_, err := s.svc.workorders.ResolveWorkOrder(as(ctx, tech, lianlu.DeptStores), wo.ID, code, "")
-		return err
-	})
-	return nil
 }
 
 // triage is product's backlog meeting: most open items are looked at, a

@@ -20,7 +20,11 @@ type TrickleConfig struct {
 	// Runner is the server's running flow runner; Trickle also drives it
 	// so that it can act on what the flows created at once.
 	Runner *flow.Runner
-	Seed   uint64
+	// Dispatch is the server's dispatcher (on-site requests go through
+	// it; its own scan passes on those not accepted in time). Nil: the
+	// trickle makes no on-site requests.
+	Dispatch lianlu.DispatchService
+	Seed     uint64
 	// Speed divides the brand's delays (default 120: a follow-up picked up
 	// after 35 minutes is picked up after 18 seconds).
 	Speed float64
@@ -54,7 +58,10 @@ func Trickle(ctx context.Context, cfg TrickleConfig) error {
 		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(now.UnixNano()))), svc: newServices(cfg.DB), loc: loc,
 		start: now, end: now, now: now, phones: map[string]bool{}, stockGoal: map[string]int64{},
 		live: true, speed: cfg.Speed, idPrefix: "L" + strconv.FormatInt(now.Unix(), 36) + "-",
-		progress: newProgress(nil, now, now),
+		progress: newProgress(nil, now, now), byMember: map[int64]*customer{}, planned: map[int64]int{},
+		// The server runs the identity resolver, the offer engine and the
+		// dispatcher's subscription itself.
+		consumers: []consumer{cfg.Runner}, dispatch: cfg.Dispatch,
 	}
 	ok, err := s.findSources(ctx)
 	if err != nil || !ok {
@@ -62,6 +69,10 @@ func Trickle(ctx context.Context, cfg TrickleConfig) error {
 			cfg.Logger.Info("demo trickle not started: the demo's collector sources are missing (the database was not seeded by the demo)")
 		}
 		return err
+	}
+	if err := s.loadStores(ctx); err != nil {
+		cfg.Logger.Info("demo trickle not started: the demo's stores are missing", slog.Any("error", err))
+		return nil
 	}
 	s.planStock()
 	if err := s.adopt(ctx); err != nil {
@@ -75,8 +86,8 @@ func Trickle(ctx context.Context, cfg TrickleConfig) error {
 	}
 	visit = func(ctx context.Context) error {
 		s.at(s.now.Add(s.expDur(2*every)), visit)
-		if st := s.openStore(); st != nil {
-			return s.storeVisit(ctx, st)
+		if i := s.openStore(); i >= 0 {
+			return s.storeVisit(ctx, i)
 		}
 		return nil
 	}
@@ -145,22 +156,26 @@ func (s *sim) adopt(ctx context.Context) error {
 	return nil
 }
 
-// openStore picks a store that is open now, by foot traffic.
-func (s *sim) openStore() *Store {
+// openStore picks a store that is open now (by its opening hours in the
+// store service), by foot traffic; -1 when none is.
+func (s *sim) openStore() int {
 	local := s.now.In(s.loc)
 	m := local.Hour()*60 + local.Minute()
 	var open []int
 	var ws []float64
 	for i, st := range Stores {
-		if m >= st.Opens && m < st.Closes-20 {
-			open = append(open, i)
-			ws = append(ws, st.Weight)
+		for _, sp := range s.openSpans(i, s.now) {
+			if m >= sp[0] && m < sp[1]-20 {
+				open = append(open, i)
+				ws = append(ws, st.Weight)
+				break
+			}
 		}
 	}
 	if len(open) == 0 {
-		return nil
+		return -1
 	}
-	return &Stores[open[s.pick(ws)]]
+	return open[s.pick(ws)]
 }
 
 // runLive runs tasks when their time comes, until ctx ends. A failed task

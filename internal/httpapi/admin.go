@@ -73,6 +73,7 @@ type userCreate struct {
 	DisplayName string      `json:"display_name"`
 	Department  string      `json:"department"`
 	Role        lianlu.Role `json:"role"`
+	Store       string      `json:"store"`
 }
 
 func (s *Server) handlePostUser(w http.ResponseWriter, r *http.Request) error {
@@ -80,7 +81,7 @@ func (s *Server) handlePostUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	u, err := s.cfg.Access.CreateUser(r.Context(), lianlu.User{Username: req.Username, DisplayName: req.DisplayName, Department: req.Department, Role: req.Role})
+	u, err := s.cfg.Access.CreateUser(r.Context(), lianlu.User{Username: req.Username, DisplayName: req.DisplayName, Department: req.Department, Role: req.Role, Store: req.Store})
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,9 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 )
 
 // memberRoutes are the member, identity and tier endpoints.
@@ -36,65 +35,11 @@ func requirePII(r *http.Request) error {
 	return requireDepartment(r, lianlu.PIIDepartments...)
 }
 
-// maskPhone keeps a number's country code and first digits and its last
-// four: +8613800138000 → +86138****8000.
-func maskPhone(v string) string {
-	n := utf8.RuneCountInString(v)
-	if n <= 6 {
-		return strings.Repeat("*", n)
-	}
-	keep := min(max(n-8, 1), 6)
-	return v[:keep] + "****" + v[n-4:]
-}
-
-// maskEmail keeps the first character and the domain.
-func maskEmail(v string) string {
-	local, domain, ok := strings.Cut(v, "@")
-	if !ok || local == "" {
-		return "***"
-	}
-	r, _ := utf8.DecodeRuneInString(local)
-	return string(r) + "***@" + domain
-}
-
-// maskIdentity hides an identity's value when it is a contact or WeChat
-// id; collector and external ids are not personal on their own.
-func maskIdentity(kind, v string) string {
-	switch kind {
-	case lianlu.IdentityPhone:
-		return maskPhone(v)
-	case lianlu.IdentityEmail:
-		return maskEmail(v)
-	case lianlu.IdentityWeChatOpenID, lianlu.IdentityWeChatUnionID:
-		if len(v) > 4 {
-			return v[:4] + "****"
-		}
-		return "****"
-	}
-	return v
-}
-
 // forCaller masks a member's PII unless the caller's department may see
-// it (lianlu.SeesMemberPII). Traits may hold anything, so they go too.
+// it (access.MemberFor).
 func forCaller(r *http.Request, m lianlu.Member) lianlu.Member {
 	p, _ := lianlu.PrincipalFromContext(r.Context())
-	if lianlu.SeesMemberPII(p) {
-		return m
-	}
-	if m.Phone != "" {
-		m.Phone = maskPhone(m.Phone)
-	}
-	if m.Email != "" {
-		m.Email = maskEmail(m.Email)
-	}
-	m.Traits = nil
-	ids := make([]lianlu.Identity, len(m.Identities))
-	for i, id := range m.Identities {
-		id.Value = maskIdentity(id.Kind, id.Value)
-		ids[i] = id
-	}
-	m.Identities = ids
-	return m
+	return access.MemberFor(p, m)
 }
 
 // handleFindMembers finds the member holding an identity: ?phone=,

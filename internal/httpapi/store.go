@@ -111,40 +111,20 @@ func (s *Server) handleStoreQR(format string) handlerFunc {
 		if err != nil {
 			return err
 		}
-		staff := r.URL.Query().Get("staff")
-		if staff != "" {
-			found := false
-			for _, m := range st.Staff {
-				found = found || (m.Code == staff && m.Active)
-			}
-			if !found {
-				return lianlu.Invalid(lianlu.FieldError{Field: "staff", Message: "no active staff member " + staff + " in store " + st.Code})
-			}
-		}
-		url := join.URL(s.cfg.BaseURL, st.Code, staff)
-		w.Header().Set("X-Join-URL", url)
-		w.Header().Set("Cache-Control", "private, max-age=300")
-		if format == "svg" {
-			b, err := join.SVG(url)
-			if err != nil {
-				return err
-			}
-			w.Header().Set("Content-Type", "image/svg+xml")
-			_, err = w.Write(b)
-			return err
-		}
-		size := join.DefaultQRSize
+		size := 0
 		if v := r.URL.Query().Get("size"); v != "" {
-			if size, err = strconv.Atoi(v); err != nil || size < join.MinQRSize || size > join.MaxQRSize {
+			if size, err = strconv.Atoi(v); err != nil {
 				return lianlu.Invalid(lianlu.FieldError{Field: "size", Message: "pixels between 128 and 2048"})
 			}
 		}
-		b, err := join.PNG(url, size)
+		q, err := join.RenderStoreQR(st, s.cfg.BaseURL, r.URL.Query().Get("staff"), format, size)
 		if err != nil {
 			return err
 		}
-		w.Header().Set("Content-Type", "image/png")
-		_, err = w.Write(b)
+		w.Header().Set("X-Join-URL", q.URL)
+		w.Header().Set("Cache-Control", "private, max-age=300")
+		w.Header().Set("Content-Type", q.ContentType)
+		_, err = w.Write(q.Body)
 		return err
 	}
 }

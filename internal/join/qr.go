@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/lianlu/lianlu"
 )
 
 // URL is the public join URL a store's QR code encodes:
@@ -66,4 +69,42 @@ func SVG(content string) ([]byte, error) {
 	b.WriteString(`"/></svg>`)
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+// StoreQR is a store's join QR code rendered for download.
+type StoreQR struct {
+	// URL is the join URL the code encodes.
+	URL         string
+	ContentType string
+	Body        []byte
+}
+
+// RenderStoreQR renders the join QR code of a store, or of one of its
+// active staff members (staff non-empty), as "png" (size pixels square,
+// 0 for DefaultQRSize) or "svg", encoding URL(base, …). The API and the
+// console serve store codes through it. EINVALID names the field for a
+// staff code that is not an active staff member or a size out of range.
+func RenderStoreQR(st lianlu.Store, base, staff, format string, size int) (StoreQR, error) {
+	if staff != "" && !slices.ContainsFunc(st.Staff, func(m lianlu.StaffMember) bool { return m.Code == staff && m.Active }) {
+		return StoreQR{}, lianlu.Invalid(lianlu.FieldError{Field: "staff", Message: "no active staff member " + staff + " in store " + st.Code})
+	}
+	q := StoreQR{URL: URL(base, st.Code, staff)}
+	var err error
+	switch format {
+	case "svg":
+		q.ContentType = "image/svg+xml"
+		q.Body, err = SVG(q.URL)
+	case "png":
+		if size == 0 {
+			size = DefaultQRSize
+		}
+		if size < MinQRSize || size > MaxQRSize {
+			return StoreQR{}, lianlu.Invalid(lianlu.FieldError{Field: "size", Message: "pixels between 128 and 2048"})
+		}
+		q.ContentType = "image/png"
+		q.Body, err = PNG(q.URL, size)
+	default:
+		return StoreQR{}, lianlu.Invalid(lianlu.FieldError{Field: "format", Message: "png or svg"})
+	}
+	return q, err
 }

@@ -252,35 +252,44 @@ func (s *AccessService) CreateUser(ctx context.Context, u lianlu.User) (lianlu.U
 		} else if !ok {
 			return lianlu.Invalid(lianlu.FieldError{Field: "department", Message: "unknown department"})
 		}
+		if u.Store != "" {
+			if u.Department != lianlu.DeptStores {
+				return lianlu.Invalid(lianlu.FieldError{Field: "store", Message: "only for users of the stores department"})
+			}
+			l, err := findLocationByCode(ctx, tx, u.Store)
+			if lianlu.ErrorCode(err) == lianlu.ENOTFOUND || (err == nil && l.Kind != lianlu.LocationStore) {
+				return lianlu.Invalid(lianlu.FieldError{Field: "store", Message: "no store " + u.Store})
+			} else if err != nil {
+				return err
+			}
+		}
 		u.CreatedAt = tx.now
-		if err := tx.queryRow(ctx, `INSERT INTO users (username, display_name, department, role, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			u.Username, u.DisplayName, u.Department, string(u.Role), tx.db.dialect.timeArg(tx.now)).Scan(&u.ID); err != nil {
+		if err := tx.queryRow(ctx, `INSERT INTO users (username, display_name, department, role, store, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			u.Username, u.DisplayName, u.Department, string(u.Role), nullString(u.Store), tx.db.dialect.timeArg(tx.now)).Scan(&u.ID); err != nil {
 			if isUniqueViolation(err) {
 				return lianlu.Errorf(lianlu.ECONFLICT, "username %q is taken", u.Username)
 			}
 			return fmt.Errorf("insert user: %w", err)
 		}
 		return WriteAudit(ctx, tx, "user.created", "user", strconv.FormatInt(u.ID, 10), u.Department,
-			map[string]any{"username": u.Username, "role": u.Role})
+			map[string]any{"username": u.Username, "role": u.Role, "store": u.Store})
 	})
 	return u, err
 }
 
 // FindUsers lists users.
 func (s *AccessService) FindUsers(ctx context.Context) ([]lianlu.User, error) {
-	rows, err := s.db.readQuery(ctx, `SELECT id, username, display_name, department, role, created_at FROM users ORDER BY id`)
+	rows, err := s.db.readQuery(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("find users: %w", err)
 	}
 	defer rows.Close()
 	users := []lianlu.User{}
 	for rows.Next() {
-		var u lianlu.User
-		var role string
-		if err := rows.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Department, &role, sqlTime{&u.CreatedAt}); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, err
 		}
-		u.Role = lianlu.Role(role)
 		users = append(users, u)
 	}
 	return users, rows.Err()

@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -409,52 +411,129 @@ func (q *ConsoleQueries) LatestEvents(ctx context.Context, f lianlu.EventFilter)
 	return collectEvents(rows)
 }
 
-// FindMember returns a member by id, or by phone or email (normalised as
-// orders normalise them). ENOTFOUND when there is none; EINVALID for a
-// contact that is neither a phone number nor an email address.
-func (q *ConsoleQueries) FindMember(ctx context.Context, id int64, contact string) (lianlu.Member, error) {
-	var m lianlu.Member
-	var phone, email *string
-	var row interface{ Scan(...any) error }
-	switch {
-	case id != 0:
-		row = q.db.readRow(ctx, `SELECT id, phone, email, created_at FROM members WHERE id = ?`, id)
-	case strings.Contains(contact, "@"):
-		e, err := NormalizeEmail(contact)
-		if err != nil {
-			return m, err
-		}
-		row = q.db.readRow(ctx, `SELECT id, phone, email, created_at FROM members WHERE email = ?`, e)
-	default:
-		p, err := NormalizePhone(contact, DefaultPhoneRegion)
-		if err != nil {
-			return m, err
-		}
-		row = q.db.readRow(ctx, `SELECT id, phone, email, created_at FROM members WHERE phone = ?`, p)
-	}
-	if err := row.Scan(&m.ID, &phone, &email, sqlTime{&m.CreatedAt}); err != nil {
-		return m, fmt.Errorf("member: %w", mapError(err))
-	}
-	m.Phone, m.Email = deref(phone), deref(email)
-	return m, nil
-}
-
-// RecentMembers lists the newest members.
+// RecentMembers lists the newest members that were not merged into
+// another, with their profile (no identities).
 func (q *ConsoleQueries) RecentMembers(ctx context.Context, limit int) ([]lianlu.Member, error) {
-	rows, err := q.db.readQuery(ctx, `SELECT id, phone, email, created_at FROM members ORDER BY id DESC LIMIT `+strconv.Itoa(clampLimit(limit)))
+	rows, err := q.db.readQuery(ctx, `SELECT `+memberColumns+memberFrom+` WHERE m.merged_into IS NULL ORDER BY m.id DESC LIMIT `+strconv.Itoa(clampLimit(limit)))
 	if err != nil {
 		return nil, fmt.Errorf("recent members: %w", err)
 	}
 	defer rows.Close()
 	out := []lianlu.Member{}
 	for rows.Next() {
-		var m lianlu.Member
-		var phone, email *string
-		if err := rows.Scan(&m.ID, &phone, &email, sqlTime{&m.CreatedAt}); err != nil {
+		m, err := scanMember(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.Phone, m.Email = deref(phone), deref(email)
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ServiceRequests lists the on-site requests dispatched to a store, newest
+// first: those assigned to it now and those it was asked to accept before
+// they went to another store (their dispatch attempts name it).
+func (q *ConsoleQueries) ServiceRequests(ctx context.Context, store string, limit int) ([]lianlu.WorkOrder, error) {
+	limit = clampLimit(limit)
+	rows, err := q.db.readQuery(ctx, `SELECT `+workOrderColumns+workOrderFrom+` WHERE w.kind = ? AND w.dispatch IS NOT NULL AND l.code = ?
+		ORDER BY w.id DESC LIMIT `+strconv.Itoa(limit), lianlu.WorkOrderOnSite, store)
+	if err != nil {
+		return nil, fmt.Errorf("service requests: %w", err)
+	}
+	out, err := collectWorkOrders(rows)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int64]bool{}
+	for _, w := range out {
+		seen[w.ID] = true
+	}
+	// Attempts are the dispatch flow's handoffs, one per store asked
+	// ("attempt-2:SH-01"); the work order is their target.
+	rows, err = q.db.readQuery(ctx, `SELECT target FROM handoffs WHERE flow = ? AND step LIKE ? AND target IS NOT NULL ORDER BY id DESC LIMIT `+strconv.Itoa(limit),
+		DispatchFlow, "attempt-%:"+store)
+	if err != nil {
+		return nil, fmt.Errorf("service request attempts: %w", err)
+	}
+	var earlier []int64
+	for rows.Next() {
+		var target string
+		if err := rows.Scan(&target); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		id, err := strconv.ParseInt(strings.TrimPrefix(target, "workorder/"), 10, 64)
+		if err == nil && !seen[id] {
+			seen[id] = true
+			earlier = append(earlier, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range earlier {
+		w, err := scanWorkOrder(q.db.readRow(ctx, `SELECT `+workOrderColumns+workOrderFrom+` WHERE w.id = ?`, id))
+		if err != nil {
+			return nil, fmt.Errorf("service request %d: %w", id, mapError(err))
+		}
+		// LIKE's _ matches any character: keep only what named this store.
+		if w.Dispatch != nil && slices.ContainsFunc(w.Dispatch.Attempts, func(a lianlu.DispatchAttempt) bool { return a.Store == store }) {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b lianlu.WorkOrder) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), limit)], nil
+}
+
+// OfferStats counts what one offer rule did: its sends by status and its
+// coupons, issued and redeemed.
+type OfferStats struct {
+	Sends    map[string]int64
+	Coupons  int64
+	Redeemed int64
+	// RedeemedValue is the face value of the redeemed coupons.
+	RedeemedValue lianlu.Money
+}
+
+// OfferStats counts every rule's sends and coupons, by rule id.
+func (q *ConsoleQueries) OfferStats(ctx context.Context) (map[int64]OfferStats, error) {
+	out := map[int64]OfferStats{}
+	rows, err := q.db.readQuery(ctx, `SELECT rule_id, status, COUNT(*) FROM offer_sends GROUP BY rule_id, status`)
+	if err != nil {
+		return nil, fmt.Errorf("offer sends: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		var status string
+		if err := rows.Scan(&id, &status, &n); err != nil {
+			return nil, err
+		}
+		st := out[id]
+		if st.Sends == nil {
+			st.Sends = map[string]int64{}
+		}
+		st.Sends[status] = n
+		out[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.db.readQuery(ctx, `SELECT rule_id, COUNT(*), SUM(CASE WHEN status = ? THEN 1 ELSE 0 END),
+		SUM(CASE WHEN status = ? THEN value_minor ELSE 0 END) FROM coupons GROUP BY rule_id`, lianlu.CouponRedeemed, lianlu.CouponRedeemed)
+	if err != nil {
+		return nil, fmt.Errorf("offer coupons: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n, redeemed, value int64
+		if err := rows.Scan(&id, &n, &redeemed, &value); err != nil {
+			return nil, err
+		}
+		st := out[id]
+		st.Coupons, st.Redeemed, st.RedeemedValue = n, redeemed, lianlu.Money(value)
+		out[id] = st
 	}
 	return out, rows.Err()
 }

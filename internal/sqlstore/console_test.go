@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/flow"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
@@ -148,16 +149,6 @@ func TestConsoleQueries_Overview(t *testing.T) {
 		if store, _ := q.RecentOrders(ctx, "S", 0, 10); len(store) != 1 || store[0].Channel != lianlu.ChannelStore {
 			t.Fatalf("store orders %+v", store)
 		}
-		m, err := q.FindMember(ctx, 0, "138 1234 0002")
-		if err != nil || m.Phone != "+8613812340002" {
-			t.Fatalf("member by phone %+v %v", m, err)
-		}
-		if _, err := q.FindMember(ctx, 0, "not a phone"); lianlu.ErrorCode(err) != lianlu.EINVALID {
-			t.Fatalf("bad contact: %v", err)
-		}
-		if _, err := q.FindMember(ctx, 999, ""); lianlu.ErrorCode(err) != lianlu.ENOTFOUND {
-			t.Fatalf("unknown member: %v", err)
-		}
 		latest, err := q.LatestEvents(ctx, lianlu.EventFilter{Source: "segment:9", Limit: 3})
 		if err != nil || len(latest) != 3 || latest[0].Seq < latest[1].Seq {
 			t.Fatalf("latest events %+v %v", latest, err)
@@ -168,3 +159,56 @@ func TestConsoleQueries_Overview(t *testing.T) {
 		}
 	})
 }
+
+// TestConsoleQueries_MembersAndServiceRequests: the newest members leave
+// out those merged into another; a store's service requests are those
+// assigned to it and those it was asked to accept before they moved on.
+func TestConsoleQueries_MembersAndServiceRequests(t *testing.T) {
+	forEachDialectClock(t, func(t *testing.T, db *sqlstore.DB, clock *whClock) {
+		ctx := lianlu.NewContextWithPrincipal(ctxT(t), lianlu.Principal{Name: "test", Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
+		stores := sqlstore.NewStoreService(db)
+		for i, code := range []string{"A_1", "AX1", "B"} {
+			lat, lng := 31.2+float64(i)*0.01, 121.4
+			if _, _, err := stores.CreateStore(ctx, lianlu.StoreInput{Code: code, Name: &code, Lat: &lat, Lng: &lng, Skills: []string{"install"},
+				CapacityPerDay: ptrTo(5), ServiceRadiusKm: ptrTo(50.0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		members := sqlstore.NewMemberService(db)
+		a, err := members.Join(ctx, lianlu.JoinRequest{Store: "B", Phone: "13800138000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := members.Join(ctx, lianlu.JoinRequest{Store: "B", Phone: "13900139000"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.MergeMembers(ctx, a.Member.ID, b.Member.ID, "same person"); err != nil {
+			t.Fatal(err)
+		}
+		q := sqlstore.NewConsoleQueries(db)
+		ms, err := q.RecentMembers(ctx, 10)
+		if err != nil || len(ms) != 1 || ms[0].ID != a.Member.ID || ms[0].JoinedStore != "B" {
+			t.Fatalf("recent members %+v %v", ms, err)
+		}
+
+		d := dispatch.NewService(db, stores, dispatch.Config{})
+		lat, lng := 31.2, 121.4
+		wo, _, err := d.RequestService(ctx, lianlu.ServiceRequest{Member: &lianlu.MemberRef{ID: a.Member.ID}, Skill: "install",
+			Address: &lianlu.Address{Lat: &lat, Lng: &lng}, PreferredDate: "2026-03-03"})
+		if err != nil || wo.Store != "A_1" {
+			t.Fatalf("dispatch %+v %v", wo, err)
+		}
+		if wo, err = d.RejectServiceRequest(ctx, wo.ID, "no technician"); err != nil || wo.Store != "AX1" {
+			t.Fatalf("reject %+v %v", wo, err)
+		}
+		for store, want := range map[string]int{"A_1": 1, "AX1": 1, "B": 0} {
+			got, err := q.ServiceRequests(ctx, store, 10)
+			if err != nil || len(got) != want || (want == 1 && (got[0].ID != wo.ID || len(got[0].Dispatch.Attempts) != 2)) {
+				t.Errorf("service requests of %s: %+v %v", store, got, err)
+			}
+		}
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -38,13 +38,14 @@ func NewSessionService(db *DB) *SessionService {
 
 var _ lianlu.SessionService = (*SessionService)(nil)
 
-const userColumns = `id, username, display_name, department, role, created_at`
+const userColumns = `id, username, display_name, department, role, store, created_at`
 
 func scanUser(r rowScanner, extra ...any) (lianlu.User, error) {
 	var u lianlu.User
 	var role string
-	err := r.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &u.Department, &role, sqlTime{&u.CreatedAt}}, extra...)...)
-	u.Role = lianlu.Role(role)
+	var store *string
+	err := r.Scan(append([]any{&u.ID, &u.Username, &u.DisplayName, &u.Department, &role, &store, sqlTime{&u.CreatedAt}}, extra...)...)
+	u.Role, u.Store = lianlu.Role(role), deref(store)
 	return u, err
 }
 
@@ -164,7 +165,7 @@ func (s *SessionService) AuthenticateSession(ctx context.Context, secret string)
 	}
 	var sess lianlu.Session
 	var disabled *time.Time
-	u, err := scanUser(s.db.readRow(ctx, `SELECT u.id, u.username, u.display_name, u.department, u.role, u.created_at, u.disabled_at,
+	u, err := scanUser(s.db.readRow(ctx, `SELECT u.id, u.username, u.display_name, u.department, u.role, u.store, u.created_at, u.disabled_at,
 		s.id, s.created_at, s.expires_at, s.last_seen_at
 		FROM console_sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = ?`, hashSecret(secret)),
 		nullTime{&disabled}, &sess.ID, sqlTime{&sess.CreatedAt}, sqlTime{&sess.ExpiresAt}, sqlTime{&sess.LastSeenAt})

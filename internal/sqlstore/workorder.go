@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -195,6 +196,11 @@ func (s *WorkOrderService) FindWorkOrders(ctx context.Context, f lianlu.WorkOrde
 	if err != nil {
 		return nil, fmt.Errorf("find work orders: %w", err)
 	}
+	return collectWorkOrders(rows)
+}
+
+// collectWorkOrders reads work order rows and closes them.
+func collectWorkOrders(rows *sql.Rows) ([]lianlu.WorkOrder, error) {
 	defer rows.Close()
 	out := []lianlu.WorkOrder{}
 	for rows.Next() {

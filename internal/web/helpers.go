@@ -24,6 +24,16 @@ func seesDepartment(s *session, dept string) bool {
 	return s.user.Role == lianlu.RoleAdmin || s.user.Department == dept
 }
 
+// seesStore reports whether the user may see and act on a store's queue:
+// a user who works in one store (User.Store) sees only that one.
+func seesStore(s *session, store string) bool {
+	return s.user.Store == "" || s.user.Store == store
+}
+
+// seesPII reports whether the user sees members' contact details, as
+// lianlu.SeesMemberPII decides for API tokens.
+func seesPII(s *session) bool { return lianlu.SeesMemberPII(s.principal()) }
+
 // redirectBack returns to the page a form was sent from (its "back"
 // field, a local path), or to fallback.
 func redirectBack(w http.ResponseWriter, r *http.Request, fallback string) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -93,10 +94,29 @@ func TestCatalogues_Complete(t *testing.T) {
 		"rule.":               {sqlstore.RuleStore, sqlstore.RuleNearestInStock, sqlstore.RuleFirstInStock, sqlstore.RuleBackordered},
 		"sources.kind.":       lianlu.SourceKinds,
 		"resolution.":         ResolutionCodes,
-		"queue.done.":         {"accepted", "resolved", "reassigned"},
+		"queue.done.":         queueDone,
+		"weekday.":            lianlu.Weekdays,
+		"skill.":              {lianlu.SkillInstall, lianlu.SkillRepair, lianlu.SkillFitting},
+		"attempt.":            {lianlu.AttemptPending, lianlu.AttemptAccepted, lianlu.AttemptRejected, lianlu.AttemptTimedOut},
+		"dispatch.reason.":    {lianlu.ExcludedInactive, lianlu.ExcludedNoLocation, lianlu.ExcludedSkill, lianlu.ExcludedClosed, lianlu.ExcludedFull, lianlu.ExcludedRadius, lianlu.ExcludedTried},
+		"conflict.done.":      {"merged", "dismissed"},
+		"identity.kind.":      lianlu.IdentityKinds,
+		"consent.":            {lianlu.ConsentMarketing},
+		"consent.channel.":    {"store_qr", "online"},
+		"tl.kind.":            timelineKinds,
+		"send.status.":        {lianlu.SendScheduled, lianlu.SendSent, lianlu.SendSuppressed, lianlu.SendDropped},
+		"send.reason.":        {offer.ReasonNoConsent, offer.ReasonFrequencyCap, offer.ReasonCondition, offer.ReasonRuleInactive},
+		"coupon.status.":      {lianlu.CouponIssued, lianlu.CouponRedeemed},
+		"offers.channel.":     {lianlu.OfferInbox, lianlu.OfferWebhook},
+		"event.":              {"member.created", "member.joined", "member.consented", "member.merged", "member.identity_added", "member.conflict_detected", "member.updated", "store.visited", "product.tried", "staff.consulted", "segment.track", "segment.page", "segment.screen", "segment.identify", "segment.alias", "order.placed", "order.cancelled", "order.paid", "workorder.created", "workorder.accepted", "workorder.resolved", "workorder.reassigned", "feedback.submitted", "feedback.closed", "offer.sent", "offer.redeemed", "handoff.opened", "handoff.done", "handoff.breached", "handoff.failed", "handoff.cancelled"},
 		"error.":              {"400.title", "400.text", "401.title", "401.text", "403.title", "403.text", "404.title", "404.text", "409.title", "409.text", "413.title", "413.text", "500.title", "500.text", "503.title", "503.text"},
 		"problem.":            {"noise", "installation", "delivery_late", "delivery_damage", "not_cooling", "water_leak", "app_connectivity", "missing_parts", "heating_slow", "praise"},
 	}
+	// Timeline facts name their label keys in Go.
+	for _, k := range factKeys {
+		used[k.label] = true
+	}
+	used["fact.campaign"], used["fact.coupon"] = true, true
 	for p := range prefixes {
 		if _, ok := codes[p]; !ok && p != "error." {
 			t.Errorf("templates translate the prefix %q, but this test does not know its codes", p)

@@ -17,8 +17,11 @@ var ResolutionCodes = []string{"solved", "contacted", "refunded", "replaced", "r
 
 type queueWorkOrder struct {
 	lianlu.WorkOrder
-	// Handoff is the flow step that created the work order, with its SLA.
+	// Handoff is the flow step that created the work order, with its SLA;
+	// for an on-site request, the store's current attempt to accept it.
 	Handoff *lianlu.Handoff
+	// Request is set for an on-site service request dispatched to a store.
+	Request *serviceRequest
 }
 
 type queueData struct {
@@ -26,14 +29,37 @@ type queueData struct {
 	Store       string
 	Departments []lianlu.Department
 	Stores      []lianlu.Location
-	WorkOrders  []queueWorkOrder
-	Handoffs    []lianlu.Handoff
+	// OwnStore is set for a user who works in one store (Store).
+	OwnStore   bool
+	WorkOrders []queueWorkOrder
+	Handoffs   []lianlu.Handoff
 	// HandoffMore counts the other handoffs beyond the page's limit.
 	HandoffMore     int64
 	ResolutionCodes []string
 	Back            string
 	Done            string
 	DoneID          string
+}
+
+// queueDone are the outcomes of the queue's actions its flash reports.
+var queueDone = []string{"accepted", "resolved", "reassigned", "rejected"}
+
+// attemptHandoffs gives each on-site request waiting for its store the
+// handoff of that attempt: its SLA is the store's time to accept.
+func (c *Console) attemptHandoffs(r *http.Request, wos []queueWorkOrder) error {
+	for i := range wos {
+		d := wos[i].Dispatch
+		if wos[i].Request == nil || !wos[i].Request.Here || d == nil || len(d.Attempts) == 0 {
+			continue
+		}
+		h, err := c.cfg.Handoffs.FindHandoffByID(r.Context(), d.Attempts[len(d.Attempts)-1].HandoffID)
+		if err != nil && lianlu.ErrorCode(err) != lianlu.ENOTFOUND {
+			return err
+		} else if err == nil {
+			wos[i].Handoff = &h
+		}
+	}
+	return nil
 }
 
 // queueLimit bounds each list of the queue page.
@@ -45,7 +71,7 @@ func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	s := sessionOf(r)
 	q := r.URL.Query()
 	d := queueData{Department: q.Get("department"), Store: q.Get("store"), ResolutionCodes: ResolutionCodes}
-	if done := q.Get("done"); slices.Contains([]string{"accepted", "resolved", "reassigned"}, done) {
+	if done := q.Get("done"); slices.Contains(queueDone, done) {
 		if _, err := strconv.ParseInt(q.Get("wo"), 10, 64); err == nil {
 			d.Done, d.DoneID = done, q.Get("wo")
 		}
@@ -60,6 +86,13 @@ func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !seesDepartment(s, d.Department) {
 		return lianlu.Errorf(lianlu.EFORBIDDEN, "you see only your own department's queue")
+	}
+	if own := s.user.Store; own != "" {
+		// She works in one store: its queue is hers.
+		if d.Store != "" && d.Store != own {
+			return lianlu.Errorf(lianlu.EFORBIDDEN, "you see only your own store's queue")
+		}
+		d.Store, d.OwnStore = own, true
 	}
 	depts, err := c.cfg.Access.FindDepartments(r.Context())
 	if err != nil {
@@ -77,7 +110,12 @@ func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		for _, wo := range wos {
-			d.WorkOrders = append(d.WorkOrders, queueWorkOrder{WorkOrder: wo})
+			qw := queueWorkOrder{WorkOrder: wo}
+			if wo.Dispatch != nil && wo.Store != "" {
+				v := c.viewServiceRequest(s, wo.Store, wo)
+				qw.Request = &v
+			}
+			d.WorkOrders = append(d.WorkOrders, qw)
 		}
 	}
 	targets := make([]string, len(d.WorkOrders))
@@ -92,6 +130,9 @@ func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 		if h, ok := byTarget[targets[i]]; ok {
 			d.WorkOrders[i].Handoff = &h
 		}
+	}
+	if err := c.attemptHandoffs(r, d.WorkOrders); err != nil {
+		return err
 	}
 	due := func(w queueWorkOrder) time.Time {
 		if w.Handoff != nil && w.Handoff.DueAt != nil {

@@ -37,6 +37,7 @@ var pageFiles = map[string]string{
 	"stores":    "templates/stores.html",
 	"store":     "templates/store.html",
 	"members":   "templates/members.html",
+	"offers":    "templates/offers.html",
 	"member":    "templates/member.html",
 	"events":    "templates/events.html",
 	"flows":     "templates/flows.html",
@@ -204,6 +205,15 @@ func (c *Console) funcs(tr *translator) template.FuncMap {
 			return n
 		},
 		"add": func(a, b int) int { return a + b },
+		// rejectNote is what a store said when it rejected a request
+		// (the dispatcher records "rejected by CODE: note").
+		"rejectNote": func(reason string) string {
+			if !strings.HasPrefix(reason, "rejected by ") {
+				return ""
+			}
+			_, note, _ := strings.Cut(reason, ": ")
+			return note
+		},
 	}
 }
 

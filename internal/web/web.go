@@ -34,8 +34,9 @@ type Queries interface {
 	RecentOrders(ctx context.Context, store string, memberID int64, limit int) ([]sqlstore.OrderSummary, error)
 	RecentFeedback(ctx context.Context, memberID int64, limit int) ([]lianlu.Feedback, error)
 	LatestEvents(ctx context.Context, f lianlu.EventFilter) ([]lianlu.Event, error)
-	FindMember(ctx context.Context, id int64, contact string) (lianlu.Member, error)
 	RecentMembers(ctx context.Context, limit int) ([]lianlu.Member, error)
+	ServiceRequests(ctx context.Context, store string, limit int) ([]lianlu.WorkOrder, error)
+	OfferStats(ctx context.Context) (map[int64]sqlstore.OfferStats, error)
 }
 
 // Notifier tells when events were appended (*sqlstore.DB).
@@ -55,6 +56,10 @@ type Config struct {
 	Feedback     lianlu.FeedbackService
 	Handoffs     lianlu.HandoffService
 	Sources      lianlu.SourceService
+	Stores       lianlu.StoreService
+	Members      lianlu.MemberService
+	Offers       lianlu.OfferService
+	Dispatch     lianlu.DispatchService
 	Flows        FlowStore
 	Queries      Queries
 	Notifier     Notifier
@@ -63,6 +68,9 @@ type Config struct {
 	// BaseURL is where people open the console; an https URL makes the
 	// cookies Secure even when TLS ends at a proxy.
 	BaseURL string
+	// JoinBaseURL is the base of the join URLs store QR codes encode (the
+	// API's, so that both give the same codes); default BaseURL.
+	JoinBaseURL string
 	// Location is the time zone dates are shown and days counted in
 	// (default Asia/Shanghai).
 	Location *time.Location
@@ -173,8 +181,15 @@ func (c *Console) routes() {
 		{pattern: "GET /feedback/{id}", handler: c.handleFeedback},
 		{pattern: "GET /stores", handler: c.handleStores},
 		{pattern: "GET /stores/{code}", handler: c.handleStore},
+		{pattern: "GET /stores/{code}/qr.png", handler: c.handleStoreQR("png")},
+		{pattern: "GET /stores/{code}/qr.svg", handler: c.handleStoreQR("svg")},
+		{pattern: "POST /service-requests/{id}/reject", handler: c.handleRejectServiceRequest, minRole: lianlu.RoleOperator},
 		{pattern: "GET /members", handler: c.handleMembers},
 		{pattern: "GET /members/{id}", handler: c.handleMember},
+		{pattern: "POST /members/{id}/merge", handler: c.handleMergeMember, minRole: lianlu.RoleOperator},
+		{pattern: "POST /identity-conflicts/{id}/merge", handler: c.handleMergeConflict, minRole: lianlu.RoleOperator},
+		{pattern: "POST /identity-conflicts/{id}/dismiss", handler: c.handleDismissConflict, minRole: lianlu.RoleOperator},
+		{pattern: "GET /offers", handler: c.handleOffers},
 		{pattern: "GET /events", handler: c.handleEvents},
 		{pattern: "GET /flows", handler: c.handleFlows},
 		{pattern: "GET /flows/{name}", handler: c.handleFlow},

@@ -16,7 +16,9 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/access"
+	"github.com/lianlu/lianlu/internal/dispatch"
 	"github.com/lianlu/lianlu/internal/flow"
+	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 	"github.com/lianlu/lianlu/internal/web"
@@ -32,6 +34,10 @@ type env struct {
 	console *web.Console
 	wo      lianlu.WorkOrder
 	order   lianlu.Order
+	// request is an on-site request waiting for store S-1; amy and bea
+	// are members in an identity conflict.
+	request  lianlu.WorkOrder
+	amy, bea int64
 }
 
 const password = "correct horse battery"
@@ -53,11 +59,20 @@ func newEnv(t *testing.T, baseURL string) *env {
 		t.Fatal(err)
 	}
 	lat, lng := 31.23, 121.47
-	for _, l := range []lianlu.Location{
-		{Code: "WH-1", Kind: lianlu.LocationWarehouse, Name: "华东仓", Lat: &lat, Lng: &lng, Active: true},
-		{Code: "S-1", Kind: lianlu.LocationStore, Name: "上海徐家汇店", Address: "虹桥路1号", Lat: &lat, Lng: &lng, Active: true},
-	} {
-		if _, _, err := catalog.UpsertLocation(admin, l); err != nil {
+	if _, _, err := catalog.UpsertLocation(admin, lianlu.Location{Code: "WH-1", Kind: lianlu.LocationWarehouse, Name: "华东仓", Lat: &lat, Lng: &lng, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A store created as a plain location, without hours or staff yet.
+	if _, _, err := catalog.UpsertLocation(admin, lianlu.Location{Code: "S-3", Kind: lianlu.LocationStore, Name: "苏州观前街店", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	stores := sqlstore.NewStoreService(db)
+	for i, code := range []string{"S-1", "S-2"} {
+		name, addr, slat := []string{"上海徐家汇店", "上海陆家嘴店"}[i], "虹桥路1号", lat+float64(i)*0.02
+		if _, _, err := stores.CreateStore(admin, lianlu.StoreInput{Code: code, Name: &name, Address: &addr, Lat: &slat, Lng: &lng,
+			Timezone: ptr("Asia/Shanghai"), Skills: []string{"install", "repair"}, CapacityPerDay: ptr(4), ServiceRadiusKm: ptr(30.0),
+			Hours: lianlu.OpeningHours{"mon": {{"10:00", "22:00"}}, "sat": {{"09:30", "22:30"}}, "sun": {{"09:30", "22:30"}}},
+			Staff: []lianlu.StaffMember{{Code: "E01", Name: "王芳"}, {Code: "E02", Name: "李娜"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,6 +104,46 @@ func newEnv(t *testing.T, baseURL string) *env {
 	if err != nil || len(wos) != 1 {
 		t.Fatalf("follow-up work orders: %v %v", wos, err)
 	}
+	// Channel fusion: members who joined in the store, one of them twice
+	// over with two verified phones (an identity conflict), an offer rule,
+	// and an on-site request dispatched to the store.
+	members := sqlstore.NewMemberService(db)
+	for _, p := range []string{"13900001111", "13900002222"} {
+		if _, err := members.Join(admin, lianlu.JoinRequest{Store: "S-1", Staff: "E01", Phone: p, Consent: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	amy, _ := members.FindMemberByIdentity(admin, lianlu.IdentityPhone, "", "13900001111")
+	bea, _ := members.FindMemberByIdentity(admin, lianlu.IdentityPhone, "", "13900002222")
+	if err := db.WithTx(admin, func(tx *sqlstore.Tx) error {
+		_, err := sqlstore.RecordConflictTx(admin, tx, amy.ID, bea.ID, lianlu.IdentityUserID, "cust-9", "both claim cust-9", 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := members.RecordInteraction(admin, lianlu.Interaction{Type: lianlu.InteractionTried, Member: &lianlu.MemberRef{ID: amy.ID}, Store: "S-1", Staff: "E02", SKU: "QH-AF5"}); err != nil {
+		t.Fatal(err)
+	}
+	engine := offer.NewEngine(db, offer.EngineConfig{})
+	offers := offer.NewService(db, engine)
+	if _, err := offers.SaveRule(admin, lianlu.OfferRule{Name: "welcome", Triggers: []string{"store.visited"}, Condition: "true", Channel: lianlu.OfferInbox,
+		Title: "欢迎礼券", Coupon: &lianlu.CouponTemplate{ValueOff: 3000, ValidDays: 30}, Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := members.RecordInteraction(admin, lianlu.Interaction{Type: lianlu.InteractionVisit, Member: &lianlu.MemberRef{ID: amy.ID}, Store: "S-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.ProcessOnce(admin); err != nil {
+		t.Fatal(err)
+	}
+	dispatcher := dispatch.NewService(db, stores, dispatch.Config{})
+	slat, slng := lat+0.001, lng
+	request, _, err := dispatcher.RequestService(admin, lianlu.ServiceRequest{Member: &lianlu.MemberRef{ID: amy.ID}, Skill: "install",
+		Address: &lianlu.Address{Address: "虹桥路3号", Lat: &slat, Lng: &slng}, PreferredDate: "2026-12-07", Title: "上门安装 · 空气炸锅"})
+	if err != nil || request.Store != "S-1" {
+		t.Fatalf("service request: %+v %v", request, err)
+	}
+
 	accessSvc := sqlstore.NewAccessService(db)
 	sessions := sqlstore.NewSessionService(db)
 	sessions.Params = access.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -97,6 +152,9 @@ func newEnv(t *testing.T, baseURL string) *env {
 		{Username: "agent", Department: lianlu.DeptService, Role: lianlu.RoleOperator},
 		{Username: "picker", Department: lianlu.DeptSupplyChain, Role: lianlu.RoleOperator},
 		{Username: "watcher", Department: lianlu.DeptService, Role: lianlu.RoleViewer},
+		{Username: "marketer", Department: lianlu.DeptMarketing, Role: lianlu.RoleManager},
+		{Username: "clerk", Department: lianlu.DeptStores, Role: lianlu.RoleOperator, Store: "S-2"},
+		{Username: "storeboss", Department: lianlu.DeptStores, Role: lianlu.RoleOperator, Store: "S-1"},
 	} {
 		if _, err := accessSvc.CreateUser(admin, u); err != nil {
 			t.Fatal(err)
@@ -109,6 +167,7 @@ func newEnv(t *testing.T, baseURL string) *env {
 		Events: sqlstore.NewEventService(db), Access: accessSvc, Sessions: sessions, Catalog: catalog,
 		Orders: sqlstore.NewOrderService(db), Fulfillments: sqlstore.NewFulfillmentService(db), WorkOrders: sqlstore.NewWorkOrderService(db),
 		Feedback: sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db), Sources: sqlstore.NewSourceService(db),
+		Stores: stores, Members: members, Offers: offers, Dispatch: dispatcher, JoinBaseURL: "https://join.example.com",
 		Flows: flow.NewService(db, runner), Queries: sqlstore.NewConsoleQueries(db), Notifier: db,
 		BaseURL: baseURL, Strict: true, Version: "test", PollInterval: 50 * time.Millisecond, LiveThrottle: 10 * time.Millisecond,
 	})
@@ -117,7 +176,7 @@ func newEnv(t *testing.T, baseURL string) *env {
 	}
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(func() { c.Close(); srv.Close() })
-	return &env{t: t, db: db, srv: srv, console: c, wo: wos[0], order: o}
+	return &env{t: t, db: db, srv: srv, console: c, wo: wos[0], order: o, request: request, amy: amy.ID, bea: bea.ID}
 }
 
 // client is a browser without JavaScript: it keeps cookies and does not
@@ -281,8 +340,9 @@ func mustURL(s string) *url.URL {
 // console runs in strict mode: a missing message fails the page).
 func TestPages_BothLanguages(t *testing.T) {
 	e := newEnv(t, "")
-	paths := []string{"/", "/queue", "/queue?department=supply_chain", "/orders", "/orders/1", "/feedback", "/feedback/1", "/stores", "/stores/S-1",
-		"/members", "/members/1", "/members?q=13812345678", "/members?q=nonsense", "/events", "/events?type=order.", "/flows", "/flows/order_placed"}
+	paths := []string{"/", "/queue", "/queue?department=supply_chain", "/queue?department=stores", "/orders", "/orders/1", "/feedback", "/feedback/1",
+		"/stores", "/stores/S-1", "/stores/S-2", "/stores/S-3", "/members", "/members/1", "/members/" + itoa(e.amy), "/members?q=13812345678", "/members?q=nonsense",
+		"/offers", "/events", "/events?type=order.", "/flows", "/flows/order_placed"}
 	for _, lang := range []struct{ accept, html, nav string }{{"en-US,en;q=0.9", "en", "Overview"}, {"zh-CN,zh;q=0.9", "zh-CN", "概览"}} {
 		c := e.client(lang.accept)
 		c.login("admin")
@@ -486,3 +546,5 @@ func TestErrorPage_500InBothLanguages(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func ptr[T any](v T) *T { return &v }

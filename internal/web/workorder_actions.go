@@ -20,16 +20,17 @@ func (c *Console) workOrderForAction(r *http.Request) (lianlu.WorkOrder, error) 
 	if err != nil {
 		return wo, err
 	}
-	if !seesDepartment(sessionOf(r), wo.Department) {
+	if s := sessionOf(r); !seesDepartment(s, wo.Department) || (wo.Store != "" && !seesStore(s, wo.Store)) {
 		return lianlu.WorkOrder{}, notFound()
 	}
 	return wo, nil
 }
 
-// afterAction goes back to the queue, saying what was done.
+// afterAction goes back to the queue (or the store page the form was
+// sent from), saying what was done.
 func afterAction(w http.ResponseWriter, r *http.Request, done string, wo lianlu.WorkOrder) {
 	back := r.PostForm.Get("back")
-	if back == "" || safeNext(back) != back || !strings.HasPrefix(back, "/queue") {
+	if back == "" || safeNext(back) != back || !(strings.HasPrefix(back, "/queue") || strings.HasPrefix(back, "/stores/")) {
 		back = "/queue?department=" + wo.Department
 	}
 	sep := "&"
