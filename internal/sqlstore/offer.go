@@ -117,12 +117,12 @@ func (db *DB) FindOfferRules(ctx context.Context, afterID int64, limit int) ([]l
 }
 
 // FindActiveOfferRules returns the active rules, on the reader pool.
-func (db *DB) FindActiveOfferRules(ctx context.Context) ([]lianlu.OfferRule, error) {
-	rows, err := db.readQuery(ctx, `SELECT `+offerRuleColumns+` FROM offer_rules WHERE active = ? ORDER BY id`, true)
-	if err != nil {
-		return nil, fmt.Errorf("find offer rules: %w", err)
-	}
-	return collectOfferRules(rows)
+func (db *DB) FindActiveOfferRules(ctx context.Context) (rules []lianlu.OfferRule, err error) {
+	err = db.readTx(ctx, func(tx *Tx) error {
+		rules, err = FindActiveOfferRulesTx(ctx, tx)
+		return err
+	})
+	return rules, err
 }
 
 // FindActiveOfferRulesTx returns the active rules.
