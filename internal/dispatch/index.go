@@ -183,7 +183,7 @@ func (ix *Index) Decide(req Request, load func(store string) int, w lianlu.Dispa
 		case !s.located:
 			r |= rNoLocation
 		case math.Abs(lat-s.lat)*geo.EarthRadiusKm > s.radiusKm && len(excl) == MaxListedExclusions &&
-			math.Abs(lat-s.lat)*geo.EarthRadiusKm >= excl[MaxListedExclusions-1].dist:
+			excl[MaxListedExclusions-1].dist >= 0 && math.Abs(lat-s.lat)*geo.EarthRadiusKm >= excl[MaxListedExclusions-1].dist:
 			// The latitude difference alone puts the store beyond its
 			// radius and beyond the listed exclusions: no need for the
 			// exact distance, which most of a country's stores skip.

@@ -168,3 +168,35 @@ func BenchmarkDecide10k(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
 }
+
+// Stores without a location at the end of a full exclusion list must not
+// hide a located store from it: located stores are listed first.
+func TestDecideListsLocatedExclusionsFirst(t *testing.T) {
+	var stores []lianlu.Store
+	for i := range MaxListedExclusions {
+		s := store(fmt.Sprintf("NOWHERE-%02d", i), 0, 0, []string{"install"}, 5, 30)
+		s.Lat, s.Lng = nil, nil
+		stores = append(stores, s)
+	}
+	stores = append(stores, store("FAR-AWAY", 35.0, 121.47, []string{"install"}, 5, 30)) // ~420 km north
+	d := NewIndex(stores).Decide(Request{Skill: "install", Lat: 31.2304, Lng: 121.4737, Date: "2026-12-07"}, func(string) int { return 0 }, lianlu.DispatchWeights{Distance: 1})
+	if !slices.ContainsFunc(d.Excluded, func(x lianlu.DispatchExclusion) bool { return x.Store == "FAR-AWAY" && x.DistanceKm != nil }) {
+		t.Fatalf("the located store is not among the exclusions: %+v", d.Excluded)
+	}
+}
+
+// validateRequest keeps the date in the normal form the decision reads,
+// and bounds the external id so that its work order ref fits.
+func TestValidateRequestNormalises(t *testing.T) {
+	lat, lng := 31.23, 121.47
+	r := lianlu.ServiceRequest{Member: &lianlu.MemberRef{ID: 1}, Kind: "on_site", Skill: "install",
+		Address: &lianlu.Address{Lat: &lat, Lng: &lng}, PreferredDate: " 2026-12-07 "}
+	if errs := validateRequest(&r); len(errs) != 0 || r.PreferredDate != "2026-12-07" {
+		t.Fatalf("errors %v, date %q", errs, r.PreferredDate)
+	}
+	r.ExternalID = fmt.Sprintf("%0*d", 128-len(serviceRequestRefPrefix)+1, 0)
+	errs := validateRequest(&r)
+	if len(errs) != 1 || errs[0].Field != "external_id" {
+		t.Fatalf("a too long external id: %v", errs)
+	}
+}

@@ -249,14 +249,24 @@ func validateRequest(r *lianlu.ServiceRequest) []lianlu.FieldError {
 	if r.Address != nil && len(r.Address.Address) > 500 {
 		errs = append(errs, lianlu.FieldError{Field: "address.address", Message: "at most 500 bytes"})
 	}
-	if _, ok := ParseDate(r.PreferredDate); !ok {
+	if d, ok := ParseDate(r.PreferredDate); !ok {
 		errs = append(errs, lianlu.FieldError{Field: "preferred_date", Message: "a date such as 2026-12-03"})
+	} else {
+		// The decision, the day's lock and the loads all read the date
+		// as stored: keep it in one normal form.
+		r.PreferredDate = d.Format(time.DateOnly)
 	}
-	if len(r.ExternalID) > 128 {
-		errs = append(errs, lianlu.FieldError{Field: "external_id", Message: "at most 128 bytes"})
+	// The work order's ref is the external id behind a prefix, within the
+	// 128 bytes a work order ref may have.
+	if max := 128 - len(serviceRequestRefPrefix); len(r.ExternalID) > max {
+		errs = append(errs, lianlu.FieldError{Field: "external_id", Message: fmt.Sprintf("at most %d bytes", max)})
 	}
 	return errs
 }
+
+// serviceRequestRefPrefix makes a request's external id its work order's
+// ref.
+const serviceRequestRefPrefix = "service_request:"
 
 // RequestService creates an on-site work order and dispatches it.
 func (s *Service) RequestService(ctx context.Context, r lianlu.ServiceRequest) (lianlu.WorkOrder, bool, error) {
@@ -278,7 +288,7 @@ func (s *Service) RequestService(ctx context.Context, r lianlu.ServiceRequest) (
 	}
 	ref := ""
 	if r.ExternalID != "" {
-		ref = "service_request:" + r.ExternalID
+		ref = serviceRequestRefPrefix + r.ExternalID
 	}
 	var w lianlu.WorkOrder
 	created := false
