@@ -256,12 +256,15 @@ func sourceRates(ctx context.Context, tx *Tx, start time.Time, hours int) ([]Sou
 		return []SourceRate{}, 0, err
 	}
 	bucket := tx.db.dialect.hourBucket("recorded_at")
-	rows, err := tx.query(ctx, `SELECT source, `+bucket+`, COUNT(*) FROM events WHERE seq >= ? GROUP BY source, `+bucket+` ORDER BY source`, from)
+	// Grouped by hour first: grouped by source first, SQLite walks the
+	// whole (source, id) index instead of the seq range.
+	rows, err := tx.query(ctx, `SELECT source, `+bucket+`, COUNT(*) FROM events WHERE seq >= ? GROUP BY `+bucket+`, source`, from)
 	if err != nil {
 		return nil, 0, fmt.Errorf("event rates: %w", err)
 	}
 	defer rows.Close()
 	var out []SourceRate
+	index := map[string]int{}
 	var total int64
 	for rows.Next() {
 		var src, hour string
@@ -277,15 +280,20 @@ func sourceRates(ctx context.Context, tx *Tx, start time.Time, hours int) ([]Sou
 		if i < 0 || i >= hours {
 			continue
 		}
-		if len(out) == 0 || out[len(out)-1].Source != src {
+		k, ok := index[src]
+		if !ok {
+			k, index[src] = len(out), len(out)
 			out = append(out, SourceRate{Source: src, Hours: make([]int64, hours)})
 		}
-		r := &out[len(out)-1]
-		r.Hours[i] += n
-		r.Total += n
+		out[k].Hours[i] += n
+		out[k].Total += n
 		total += n
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	slices.SortFunc(out, func(a, b SourceRate) int { return strings.Compare(a.Source, b.Source) })
+	return out, total, nil
 }
 
 // QueueHandoffs returns the unfinished handoffs to department, those due

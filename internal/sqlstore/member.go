@@ -732,12 +732,12 @@ func (s *MemberService) FindTiers(ctx context.Context) ([]lianlu.MemberTier, err
 // memberTierDiscountTx returns the discount percent of a member's tier (0
 // without one).
 func memberTierDiscountTx(ctx context.Context, tx *Tx, memberID int64) (int, error) {
-	var pct *int
+	var pct int
 	err := tx.queryRow(ctx, `SELECT t.discount_percent FROM members m JOIN member_tiers t ON t.tier = m.tier WHERE m.id = ?`, memberID).Scan(&pct)
-	if isNotFound(err) || pct == nil {
+	if isNotFound(err) {
 		return 0, nil
 	} else if err != nil {
 		return 0, fmt.Errorf("member tier: %w", err)
 	}
-	return *pct, nil
+	return pct, nil
 }

@@ -400,7 +400,9 @@ func (s *StoreService) FindStores(ctx context.Context, f lianlu.StoreFilter) ([]
 func findStoresTx(ctx context.Context, tx *Tx, afterID int64, limit int, skill string) ([]lianlu.Store, error) {
 	q := `SELECT ` + storeColumns + storeFrom + ` WHERE l.id > ?`
 	args := []any{afterID}
-	if skill != "" {
+	// Skills are stored in lower case; LIKE is case-blind on SQLite only,
+	// so the filter is normalised the same way for both dialects.
+	if skill = strings.ToLower(strings.TrimSpace(skill)); skill != "" {
 		// The skills column is a JSON array of strings; its text holds
 		// "skill" with the quotes exactly when the array does.
 		q += ` AND CAST(s.skills AS TEXT) LIKE ? ESCAPE '\'`
