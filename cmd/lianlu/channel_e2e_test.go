@@ -205,4 +205,12 @@ func TestE2E_StoreQRJoinAndIdentity(t *testing.T) {
 	if masked.Phone != "+86138****8000" || strings.Contains(fmt.Sprint(masked.Identities), "13800138000") {
 		t.Fatalf("marketing sees %+v", masked)
 	}
+	// Nor may it find members by phone: hit or miss would tell the number.
+	if status, body := mkt.call("GET", "/api/v1/members?phone=13800138000", "", nil); status != 403 {
+		t.Fatalf("marketing finds by phone: %d %s", status, body)
+	}
+	mkt.must("GET", "/api/v1/members?kind=anonymous_id&value=anon-7", nil, 200, &found)
+	if len(found.Items) != 1 || found.Items[0].ID != mem.ID {
+		t.Fatalf("marketing finds by anonymousId: %+v", found)
+	}
 }

@@ -45,6 +45,18 @@ func MaskIdentity(kind, v string) string {
 	return v
 }
 
+// MayFindBy reports whether p may look a member up by an identity of kind.
+// Lookups by the kinds MaskIdentity hides are refused to those who do not
+// see contact details: whether a number finds a member, with the digits
+// masking leaves, would tell them the number.
+func MayFindBy(p lianlu.Principal, kind string) bool {
+	switch kind {
+	case lianlu.IdentityPhone, lianlu.IdentityEmail, lianlu.IdentityWeChatOpenID, lianlu.IdentityWeChatUnionID:
+		return lianlu.SeesMemberPII(p)
+	}
+	return true
+}
+
 // MemberFor returns the member as p may see her: unchanged for those who
 // see members' PII (lianlu.SeesMemberPII), else with contacts and WeChat
 // ids masked and traits (which may hold anything) left out. The API and

@@ -54,3 +54,18 @@ func TestMemberFor(t *testing.T) {
 		t.Fatal("MemberFor changed the caller's member")
 	}
 }
+
+func TestMayFindBy(t *testing.T) {
+	marketing := lianlu.Principal{Department: lianlu.DeptMarketing, Role: lianlu.RoleManager}
+	service := lianlu.Principal{Department: lianlu.DeptService, Role: lianlu.RoleViewer}
+	for _, kind := range []string{lianlu.IdentityPhone, lianlu.IdentityEmail, lianlu.IdentityWeChatOpenID, lianlu.IdentityWeChatUnionID} {
+		if MayFindBy(marketing, kind) || !MayFindBy(service, kind) {
+			t.Errorf("%s: marketing %v, service %v", kind, MayFindBy(marketing, kind), MayFindBy(service, kind))
+		}
+	}
+	for _, kind := range []string{lianlu.IdentityUserID, lianlu.IdentityAnonymousID, lianlu.IdentityExternal} {
+		if !MayFindBy(marketing, kind) {
+			t.Errorf("%s refused to marketing", kind)
+		}
+	}
+}

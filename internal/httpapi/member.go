@@ -59,6 +59,9 @@ func (s *Server) handleFindMembers(w http.ResponseWriter, r *http.Request) error
 	case kind == "" || value == "":
 		return lianlu.Invalid(lianlu.FieldError{Field: "phone", Message: "give phone, email, or kind and value"})
 	}
+	if p, _ := lianlu.PrincipalFromContext(r.Context()); !access.MayFindBy(p, kind) {
+		return lianlu.Errorf(lianlu.EFORBIDDEN, "only departments that see members' contact details may find members by %s", kind)
+	}
 	items := []lianlu.Member{}
 	m, err := ms.FindMemberByIdentity(r.Context(), kind, ns, value)
 	switch {

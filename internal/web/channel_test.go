@@ -52,6 +52,16 @@ func TestMembers_MaskedBySeesMemberPII(t *testing.T) {
 	if _, page := c.do("GET", "/members?q=nobody@example.com", nil); !strings.Contains(page, "No member matches nobody@example.com.") {
 		t.Fatal("a missed email search says nothing")
 	}
+	// A department that sees masked contacts may not search by them:
+	// hit or miss would tell it the number.
+	mk := e.client("en")
+	mk.login("marketer")
+	if res, _ := mk.do("GET", "/members?q="+url.QueryEscape("139 0000 1111"), nil); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("marketing searched by phone: %d", res.StatusCode)
+	}
+	if res, _ := mk.do("GET", "/members?q=%23"+itoa(e.amy), nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("marketing searched by member number: %d", res.StatusCode)
+	}
 	// The profile: joined where and with whom, identities, consents,
 	// the timeline with the product tried, the offer and its coupon.
 	_, page := c.do("GET", "/members/"+itoa(e.amy), nil)

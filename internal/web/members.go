@@ -42,10 +42,14 @@ func (c *Console) findMember(r *http.Request, q string) (lianlu.Member, error) {
 	if n, err := strconv.ParseInt(strings.TrimPrefix(q, "#"), 10, 64); err == nil && n > 0 && len(strings.TrimPrefix(q, "#")) < 8 {
 		return c.cfg.Members.FindMemberByID(r.Context(), n)
 	}
+	kind := lianlu.IdentityPhone
 	if strings.Contains(q, "@") {
-		return c.cfg.Members.FindMemberByIdentity(r.Context(), lianlu.IdentityEmail, "", q)
+		kind = lianlu.IdentityEmail
 	}
-	return c.cfg.Members.FindMemberByIdentity(r.Context(), lianlu.IdentityPhone, "", q)
+	if !access.MayFindBy(sessionOf(r).principal(), kind) {
+		return lianlu.Member{}, lianlu.Errorf(lianlu.EFORBIDDEN, "only departments that see members' contact details may search by %s", kind)
+	}
+	return c.cfg.Members.FindMemberByIdentity(r.Context(), kind, "", q)
 }
 
 // handleMembers searches by member id, phone or email, lists the newest
