@@ -24,6 +24,10 @@ const (
 	ReasonFrequencyCap = "frequency_cap"
 	ReasonCondition    = "condition_no_longer_holds"
 	ReasonRuleInactive = "rule_inactive"
+	// ReasonChannel: the channel refused the offer as configured (its
+	// webhook was disabled since the rule was saved, say); the coupon,
+	// already issued, is the one a later send gives her.
+	ReasonChannel = "channel_unavailable"
 )
 
 // EngineConfig configures an Engine. Zero fields take the defaults.
@@ -386,7 +390,13 @@ func (e *Engine) deliver(ctx context.Context, tx *sqlstore.Tx, r lianlu.OfferRul
 	if !ok {
 		return fmt.Errorf("no offer channel %q", r.Channel)
 	}
-	if err := ch.Send(ctx, tx, Message{SendID: s.ID, Rule: r, Member: m, Coupon: coupon, At: now}); err != nil {
+	if err := ch.Send(ctx, tx, Message{SendID: s.ID, Rule: r, Member: m, Coupon: coupon, At: now}); lianlu.ErrorCode(err) == lianlu.EINVALID {
+		// A rule that cannot be sent is that rule's problem: failing the
+		// transaction would hold back every other rule and event.
+		e.logger.Warn("offer not sent: the channel refused it", slog.Int64("rule", r.ID), slog.Any("error", err))
+		s.Status, s.Reason = lianlu.SendDropped, ReasonChannel
+		return sqlstore.UpdateOfferSendTx(ctx, tx, *s)
+	} else if err != nil {
 		return err
 	}
 	s.Status, s.SentAt = lianlu.SendSent, &now

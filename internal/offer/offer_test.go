@@ -264,3 +264,86 @@ func TestQuietEnd(t *testing.T) {
 		}
 	}
 }
+
+// A rule's secret_ref must name an active webhook of marketing's (or the
+// admins'); one whose webhook is disabled later drops its sends with a
+// reason instead of holding back the other rules.
+func TestOffers_SecretRef(t *testing.T) {
+	for _, dialect := range sqlstoretest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			db, err := sqlstore.Open(context.Background(), sqlstoretest.Options(t, dialect, sqlstore.Options{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if _, err := db.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ctx := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{TokenID: 1, Name: "ops", Department: "admin", Role: lianlu.RoleAdmin})
+			if _, _, err := sqlstore.NewStoreService(db).CreateStore(ctx, lianlu.StoreInput{Code: "SH-01", Name: ptr("Jing'an")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sqlstore.NewMemberService(db).Join(ctx, lianlu.JoinRequest{Store: "SH-01", Phone: "13800138000", Consent: true}); err != nil {
+				t.Fatal(err)
+			}
+			hooks := sqlstore.NewWebhookService(db)
+			mkt, err := hooks.CreateWebhook(ctx, webhook.Create{URL: "http://example.invalid/hook", EventTypes: []string{"offer.none"}, Department: lianlu.DeptMarketing})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sales, err := hooks.CreateWebhook(ctx, webhook.Create{URL: "http://example.invalid/sales", EventTypes: []string{"offer.none"}, Department: lianlu.DeptSales})
+			if err != nil {
+				t.Fatal(err)
+			}
+			engine := offer.NewEngine(db, offer.EngineConfig{})
+			svc := offer.NewService(db, engine)
+			rule := func(name, ref, channel string) (lianlu.OfferRule, error) {
+				r := lianlu.OfferRule{Name: name, Triggers: []string{"store.visited"}, Condition: "true", Channel: channel, Title: "Hello", Active: true}
+				if channel == lianlu.OfferWebhook {
+					r.WebhookURL, r.SecretRef = "http://example.invalid/send", ref
+				}
+				return svc.SaveRule(ctx, r)
+			}
+			for _, ref := range []string{"webhook/999", "webhook/" + itoa(sales.ID)} {
+				if _, err := rule("bad", ref, lianlu.OfferWebhook); lianlu.ErrorCode(err) != lianlu.EINVALID || lianlu.ErrorFields(err)[0].Field != "secret_ref" {
+					t.Fatalf("secret_ref %s: %v", ref, err)
+				}
+			}
+			hooked, err := rule("hooked", "webhook/"+itoa(mkt.ID), lianlu.OfferWebhook)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inbox, err := rule("inbox", "", lianlu.OfferInbox)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := hooks.DisableWebhook(ctx, mkt.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sqlstore.NewMemberService(db).RecordInteraction(ctx, lianlu.Interaction{Type: "store.visited", Member: &lianlu.MemberRef{Phone: "13800138000"}, Store: "SH-01"}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				n, err := engine.ProcessOnce(ctx)
+				if err != nil {
+					t.Fatalf("a rule with a disabled webhook holds back the batch: %v", err)
+				}
+				if n == 0 {
+					break
+				}
+			}
+			for _, c := range []struct {
+				rule           lianlu.OfferRule
+				status, reason string
+			}{{hooked, lianlu.SendDropped, offer.ReasonChannel}, {inbox, lianlu.SendSent, ""}} {
+				sends, err := svc.FindSends(ctx, 0, c.rule.ID, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(sends) != 1 || sends[0].Status != c.status || sends[0].Reason != c.reason {
+					t.Errorf("rule %s: sends %+v", c.rule.Name, sends)
+				}
+			}
+		})
+	}
+}

@@ -59,6 +59,9 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 		return r, err
 	}
 	err = db.WithTx(ctx, func(tx *Tx) error {
+		if err := checkOfferSecretRefTx(ctx, tx, r.SecretRef); err != nil {
+			return err
+		}
 		d := tx.db.dialect
 		if r.ID == 0 {
 			r.CreatedBy, r.CreatedAt = actorOf(ctx), tx.now
@@ -96,6 +99,31 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 			map[string]any{"name": r.Name, "active": r.Active})
 	})
 	return r, err
+}
+
+// checkOfferSecretRefTx allows a rule's secret_ref only when it names an
+// active webhook subscription of marketing's (or the admins'): offers are
+// marketing's, and may not be signed with another department's secret.
+func checkOfferSecretRefTx(ctx context.Context, tx *Tx, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	bad := func(msg string) error { return lianlu.Invalid(lianlu.FieldError{Field: "secret_ref", Message: msg}) }
+	id, err := strconv.ParseInt(strings.TrimPrefix(ref, "webhook/"), 10, 64)
+	if err != nil || id < 1 {
+		return bad("must name a webhook by id, such as webhook/12")
+	}
+	var dept *string // no department: an admin's subscription
+	err = tx.queryRow(ctx, `SELECT department FROM webhooks WHERE id = ? AND status = 'active'`, id).Scan(&dept)
+	switch {
+	case isNotFound(err):
+		return bad("no active webhook " + strconv.FormatInt(id, 10))
+	case err != nil:
+		return fmt.Errorf("offer secret_ref: %w", err)
+	case dept != nil && *dept != lianlu.DeptMarketing && *dept != lianlu.DeptAdmin:
+		return bad("webhook " + strconv.FormatInt(id, 10) + " is not marketing's")
+	}
+	return nil
 }
 
 // FindOfferRule returns a rule or ENOTFOUND.
