@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -223,7 +224,7 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violati
 		return nil, err
 	}
 	defer tx.Rollback()
-	if err := resolveMemberSubjectsTx(ctx, tx, events); err != nil {
+	if events, err = resolveMemberSubjectsTx(ctx, tx, events); err != nil {
 		return nil, err
 	}
 	// Append validated every request before it was queued.
@@ -243,41 +244,52 @@ func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violati
 	return res, nil
 }
 
-// collectorSubjectKinds maps the subject prefixes the collector gives
-// messages to the identity kinds they name.
-var collectorSubjectKinds = map[string]string{"user": lianlu.IdentityUserID, "anon": lianlu.IdentityAnonymousID}
+// collectorSubjectPrefixes are the subjects the collector gives messages,
+// by the identity kind they name: user/<userId>, anon/<anonymousId>.
+var collectorSubjectPrefixes = map[string]string{lianlu.IdentityUserID: "user/", lianlu.IdentityAnonymousID: "anon/"}
 
-// resolveMemberSubjectsTx gives collector events whose userId or
-// anonymousId already belongs to a member that member's subject,
-// member/<id>, instead of user/<userId> or anon/<anonymousId>. One query
-// per kind and chunk of distinct ids, in the group commit's transaction,
-// so that what links an id to a member (an earlier identify, a merge)
-// and the events that follow agree.
-func resolveMemberSubjectsTx(ctx context.Context, tx *Tx, events []lianlu.Event) error {
+// collectorIdentity reads a collector subject as the identity it names.
+func collectorIdentity(subject string) (kind, value string, ok bool) {
+	for kind, prefix := range collectorSubjectPrefixes {
+		if v, found := strings.CutPrefix(subject, prefix); found && strings.TrimSpace(v) != "" {
+			return kind, strings.TrimSpace(v), true
+		}
+	}
+	return "", "", false
+}
+
+// resolveMemberSubjectsTx returns events with the collector's whose userId
+// or anonymousId already belongs to a member given that member's subject,
+// member/<id>, instead of user/<userId> or anon/<anonymousId> (a copy when
+// any changes; the caller's slice is left as it was). One query per kind
+// and chunk of distinct ids, in the group commit's transaction, so that
+// what links an id to a member (an earlier identify, a merge) and the
+// events that follow agree.
+func resolveMemberSubjectsTx(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lianlu.Event, error) {
+	type ident struct{ kind, value string }
+	at := map[int]ident{} // event index → the identity its subject names
 	wanted := map[string][]string{}
-	seen := map[[2]string]bool{}
-	for i := range events {
-		e := &events[i]
+	seen := map[ident]bool{}
+	for i, e := range events {
 		if !strings.HasPrefix(e.Source, "segment:") {
 			continue
 		}
-		prefix, value, ok := strings.Cut(e.Subject, "/")
-		kind := collectorSubjectKinds[prefix]
-		if !ok || kind == "" {
+		kind, value, ok := collectorIdentity(e.Subject)
+		if !ok {
 			continue
 		}
-		value = strings.TrimSpace(value)
-		if k := [2]string{kind, value}; value != "" && !seen[k] {
+		k := ident{kind, value}
+		at[i] = k
+		if !seen[k] {
 			seen[k] = true
 			wanted[kind] = append(wanted[kind], value)
 		}
 	}
-	if len(wanted) == 0 {
-		return nil
+	if len(at) == 0 {
+		return events, nil
 	}
-	members := map[[2]string]int64{}
-	for _, kind := range []string{lianlu.IdentityUserID, lianlu.IdentityAnonymousID} {
-		values := wanted[kind]
+	members := map[ident]int64{}
+	for kind, values := range wanted {
 		for start := 0; start < len(values); start += 500 {
 			chunk := values[start:min(start+500, len(values))]
 			args := make([]any, 0, len(chunk)+1)
@@ -287,33 +299,32 @@ func resolveMemberSubjectsTx(ctx context.Context, tx *Tx, events []lianlu.Event)
 			}
 			rows, err := tx.query(ctx, `SELECT value, member_id FROM member_identities WHERE kind = ? AND namespace = '' AND value IN (`+placeholders(len(chunk))+`)`, args...)
 			if err != nil {
-				return fmt.Errorf("resolve collector subjects: %w", err)
+				return nil, fmt.Errorf("resolve collector subjects: %w", err)
 			}
 			for rows.Next() {
 				var v string
 				var id int64
 				if err := rows.Scan(&v, &id); err != nil {
 					rows.Close()
-					return fmt.Errorf("resolve collector subjects: %w", err)
+					return nil, fmt.Errorf("resolve collector subjects: %w", err)
 				}
-				members[[2]string{kind, v}] = id
+				members[ident{kind, v}] = id
 			}
 			err = rows.Err()
 			rows.Close()
 			if err != nil {
-				return fmt.Errorf("resolve collector subjects: %w", err)
+				return nil, fmt.Errorf("resolve collector subjects: %w", err)
 			}
 		}
 	}
-	for i := range events {
-		e := &events[i]
-		if !strings.HasPrefix(e.Source, "segment:") {
-			continue
-		}
-		prefix, value, _ := strings.Cut(e.Subject, "/")
-		if id, ok := members[[2]string{collectorSubjectKinds[prefix], strings.TrimSpace(value)}]; ok {
-			e.Subject = MemberSubject(id)
+	if len(members) == 0 {
+		return events, nil
+	}
+	out := slices.Clone(events)
+	for i, k := range at {
+		if id, ok := members[k]; ok {
+			out[i].Subject = MemberSubject(id)
 		}
 	}
-	return nil
+	return out, nil
 }

@@ -65,11 +65,10 @@ func memberSubjectsTx(ctx context.Context, tx *Tx, id int64) ([]string, error) {
 		}
 		return rows.Err()
 	}
-	if err := collect(`SELECT value FROM member_identities WHERE member_id = ? AND kind = ? ORDER BY id`, "user/", id, lianlu.IdentityUserID); err != nil {
-		return nil, err
-	}
-	if err := collect(`SELECT value FROM member_identities WHERE member_id = ? AND kind = ? ORDER BY id`, "anon/", id, lianlu.IdentityAnonymousID); err != nil {
-		return nil, err
+	for _, kind := range []string{lianlu.IdentityUserID, lianlu.IdentityAnonymousID} {
+		if err := collect(`SELECT value FROM member_identities WHERE member_id = ? AND kind = ? ORDER BY id`, collectorSubjectPrefixes[kind], id, kind); err != nil {
+			return nil, err
+		}
 	}
 	lim := strconv.Itoa(maxTimelineSubjects)
 	for _, t := range []struct{ table, prefix string }{{"orders", "order/"}, {"work_orders", "workorder/"}, {"feedback", "feedback/"}} {
@@ -152,12 +151,12 @@ func MemberOfEventTx(ctx context.Context, tx *Tx, e lianlu.Event) (int64, error)
 			return n, nil
 		}
 	case "user", "anon":
-		ik := lianlu.IdentityUserID
-		if kind == "anon" {
-			ik = lianlu.IdentityAnonymousID
+		ik, iv, ok := collectorIdentity(e.Subject)
+		if !ok {
+			return 0, nil
 		}
 		var n int64
-		if n, err = MemberIDByIdentityTx(ctx, tx, ik, "", value); err == nil {
+		if n, err = MemberIDByIdentityTx(ctx, tx, ik, "", iv); err == nil {
 			return n, nil
 		} else if lianlu.ErrorCode(err) == lianlu.ENOTFOUND {
 			return 0, nil
