@@ -504,10 +504,11 @@ func TestLive_RegionAndChangeFeed(t *testing.T) {
 		t.Fatalf("live: %d %s", live.StatusCode, live.Header.Get("Content-Type"))
 	}
 	sc := bufio.NewScanner(live.Body)
-	sc.Scan() // retry
+	sc.Scan() // retry: written after the stream has read the log's head
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		sqlstore.NewEventService(e.db).AppendEvents(context.Background(), []lianlu.Event{{ID: "x-1", Source: "test", Type: "test.happened", Department: "sales"}})
+		if _, err := sqlstore.NewEventService(e.db).AppendEvents(context.Background(), []lianlu.Event{{ID: "x-1", Source: "test", Type: "test.happened", Department: "sales"}}); err != nil {
+			t.Error(err)
+		}
 	}()
 	for sc.Scan() {
 		if sc.Text() == "event: changed" {
