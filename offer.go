@@ -86,6 +86,10 @@ type OfferRule struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// OfferDepartments read offer sends and coupons (admins too); product and
+// supply chain have no use for them.
+var OfferDepartments = []string{DeptMarketing, DeptSales, DeptService, DeptStores}
+
 // Offer send statuses: scheduled (waiting for its delay or the end of
 // quiet hours), sent, suppressed (consent missing or frequency cap reached)
 // and dropped (the delayed condition no longer held).

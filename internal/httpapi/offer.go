@@ -25,9 +25,6 @@ func (s *Server) offers() (lianlu.OfferService, error) {
 	return s.cfg.Offers, nil
 }
 
-// offerDepartments read sends and coupons; the product and supply chain
-// departments have no use for them.
-var offerDepartments = []string{lianlu.DeptMarketing, lianlu.DeptSales, lianlu.DeptService, lianlu.DeptStores}
 
 // offerInput is the editable part of an offer rule; active defaults to
 // true.
@@ -125,7 +122,7 @@ func (s *Server) handleListOfferSends(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if err := requireDepartment(r, offerDepartments...); err != nil {
+	if err := requireDepartment(r, lianlu.OfferDepartments...); err != nil {
 		return err
 	}
 	before, limit, err := pageParams(r)
@@ -152,7 +149,7 @@ func (s *Server) handleGetCoupon(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := requireDepartment(r, offerDepartments...); err != nil {
+	if err := requireDepartment(r, lianlu.OfferDepartments...); err != nil {
 		return err
 	}
 	c, err := os.FindCoupon(r.Context(), r.PathValue("code"))

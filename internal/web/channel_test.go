@@ -241,4 +241,10 @@ func TestOffers_RulesWithCounts(t *testing.T) {
 	if _, page := agent.do("GET", "/offers", nil); !strings.Contains(page, code) {
 		t.Fatal("service does not see the coupon code")
 	}
+	// Supply chain sees the rules, not the sends (as in the API).
+	picker := e.client("en")
+	picker.login("picker")
+	if res, page := picker.do("GET", "/offers", nil); res.StatusCode != http.StatusOK || !strings.Contains(page, "<code>welcome</code>") || strings.Contains(page, `href="/members/`) {
+		t.Fatalf("supply chain's offers page: %d\n%.2000s", res.StatusCode, page)
+	}
 }

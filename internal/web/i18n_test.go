@@ -105,7 +105,7 @@ func TestCatalogues_Complete(t *testing.T) {
 		"consent.channel.":    {"store_qr", "online"},
 		"tl.kind.":            timelineKinds,
 		"send.status.":        {lianlu.SendScheduled, lianlu.SendSent, lianlu.SendSuppressed, lianlu.SendDropped},
-		"send.reason.":        {offer.ReasonNoConsent, offer.ReasonFrequencyCap, offer.ReasonCondition, offer.ReasonRuleInactive},
+		"send.reason.":        {offer.ReasonNoConsent, offer.ReasonFrequencyCap, offer.ReasonCondition, offer.ReasonRuleInactive, offer.ReasonChannel},
 		"coupon.status.":      {lianlu.CouponIssued, lianlu.CouponRedeemed},
 		"offers.channel.":     {lianlu.OfferInbox, lianlu.OfferWebhook},
 		"event.":              {"member.created", "member.joined", "member.consented", "member.merged", "member.identity_added", "member.conflict_detected", "member.updated", "store.visited", "product.tried", "staff.consulted", "segment.track", "segment.page", "segment.screen", "segment.identify", "segment.alias", "order.placed", "order.cancelled", "order.paid", "workorder.created", "workorder.accepted", "workorder.resolved", "workorder.reassigned", "feedback.submitted", "feedback.closed", "offer.sent", "offer.redeemed", "handoff.opened", "handoff.done", "handoff.breached", "handoff.failed", "handoff.cancelled"},

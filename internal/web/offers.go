@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
@@ -42,8 +43,11 @@ func (c *Console) handleOffers(w http.ResponseWriter, r *http.Request) error {
 		d.Rules = append(d.Rules, offerRow{OfferRule: rule, Stats: stats[rule.ID]})
 		d.Names[rule.ID] = rule.Title
 	}
-	if d.Sends, err = c.cfg.Offers.FindSends(r.Context(), 0, 0, 0, offerSendLimit); err != nil {
-		return err
+	// Sends for the departments the API gives them to.
+	if p := sessionOf(r).principal(); p.IsAdmin() || slices.Contains(lianlu.OfferDepartments, p.Department) {
+		if d.Sends, err = c.cfg.Offers.FindSends(r.Context(), 0, 0, 0, offerSendLimit); err != nil {
+			return err
+		}
 	}
 	if !seesPII(sessionOf(r)) {
 		// A coupon code is as good as money to whoever holds it.
