@@ -25,7 +25,6 @@ func (s *Server) offers() (lianlu.OfferService, error) {
 	return s.cfg.Offers, nil
 }
 
-
 // offerInput is the editable part of an offer rule; active defaults to
 // true.
 type offerInput struct {
