@@ -27,6 +27,15 @@ var statusOf = map[string]int{
 	lianlu.EINTERNAL:     http.StatusInternalServerError,
 }
 
+// StatusOf is the HTTP status of an error code, 500 for an unknown one;
+// the API and the console answer alike.
+func StatusOf(code string) int {
+	if status, ok := statusOf[code]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type      string              `json:"type"`
@@ -47,10 +56,7 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		err = lianlu.Errorf(lianlu.ETOOLARGE, "request body larger than %d bytes", mbe.Limit)
 	}
 	code := lianlu.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := StatusOf(code)
 	if status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("request_id", lianlu.RequestIDFromContext(r.Context())), slog.Any("error", err))

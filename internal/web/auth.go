@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/httpapi"
 )
 
 // Cookie names.
@@ -269,13 +270,7 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, err error)
 		err = lianlu.Errorf(lianlu.ETOOLARGE, "form too large")
 	}
 	code := lianlu.ErrorCode(err)
-	status := map[string]int{
-		lianlu.EINVALID: 400, lianlu.EUNAUTHORIZED: 401, lianlu.EFORBIDDEN: 403, lianlu.ENOTFOUND: 404,
-		lianlu.ECONFLICT: 409, lianlu.ETOOLARGE: 413, lianlu.EUNAVAILABLE: 503,
-	}[code]
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
+	status := httpapi.StatusOf(code)
 	d := errorData{Status: status, Code: code, RequestID: lianlu.RequestIDFromContext(r.Context())}
 	if status >= 500 {
 		c.logger.ErrorContext(r.Context(), "console request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
