@@ -411,7 +411,7 @@ func (q *ConsoleQueries) RecentFeedback(ctx context.Context, memberID int64, lim
 // LatestEvents returns the newest events matching f, newest first
 // (f.AfterSeq and f.Limit apply as in FindEvents).
 func (q *ConsoleQueries) LatestEvents(ctx context.Context, f lianlu.EventFilter) ([]lianlu.Event, error) {
-	query, args := buildEventQueryOrdered(q.db.dialect, f, "seq DESC")
+	query, args := eventQuery(q.db.dialect, f, eventColumns, "seq DESC")
 	rows, err := q.db.readQuery(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("latest events: %w", err)

@@ -375,12 +375,12 @@ func collectEvents(rows interface {
 // buildEventQuery turns a filter into SQL. Every filter is an index prefix
 // or a residual predicate on a seq-ordered scan.
 func buildEventQuery(d dialect, f lianlu.EventFilter) (string, []any) {
-	return buildEventQueryOrdered(d, f, "seq")
+	return eventQuery(d, f, eventColumns, "seq")
 }
 
-// buildEventQueryOrdered is buildEventQuery with the ORDER BY given
-// ("seq" or "seq DESC").
-func buildEventQueryOrdered(d dialect, f lianlu.EventFilter, order string) (string, []any) {
+// eventQuery is buildEventQuery with the columns and the ORDER BY given
+// (callers pass constants).
+func eventQuery(d dialect, f lianlu.EventFilter, columns, order string) (string, []any) {
 	var where []string
 	var args []any
 	where = append(where, "seq > ?")
@@ -422,7 +422,7 @@ func buildEventQueryOrdered(d dialect, f lianlu.EventFilter, order string) (stri
 		limit = DefaultEventLimit
 	}
 	limit = min(limit, MaxEventLimit)
-	return `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
+	return `SELECT ` + columns + ` FROM events WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY ` + order + ` LIMIT ` + strconv.Itoa(limit), args
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -275,8 +274,7 @@ func (c *Consumer) skipIrrelevant(ctx context.Context) (n int, done bool, err er
 	filter.Limit = c.cfg.BatchSize
 	// Only what relevance needs: reading the data of events that are
 	// skipped would cost more than the rest of the skip.
-	query, args := buildEventQuery(c.db.dialect, filter)
-	query = `SELECT seq, type, department` + strings.TrimPrefix(query, `SELECT `+eventColumns)
+	query, args := eventQuery(c.db.dialect, filter, "seq, type, department", "seq")
 	rows, err := c.db.readQuery(ctx, query, args...)
 	if err != nil {
 		return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
