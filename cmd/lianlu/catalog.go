@@ -135,7 +135,7 @@ func importCatalogCSV(ctx context.Context, im catalogImporter, kind string, r io
 			res, err = importRow(ctx, im.catalog, kind, get)
 		}
 		if err != nil {
-			sum.rejected = append(sum.rejected, fmt.Sprintf("line %d: %s", line, describe(err)))
+			sum.rejected = append(sum.rejected, fmt.Sprintf("line %d: %s", line, reasonOf(err)))
 		} else {
 			sum.outcomes[res]++
 		}

@@ -18,14 +18,17 @@ var Version = "dev"
 const usage = `Lianlu (链路) — full-chain operations hub for omni-channel brands.
 
 Usage:
-  lianlu serve   [--data DIR] [--db URL] [--addr HOST:PORT] [--demo]   run the server (and the console)
+  lianlu serve   [--data DIR] [--db URL] [--addr HOST:PORT] [--flows FILE] [--base-url URL] [--demo]
+                                                              run the server (and the console)
   lianlu migrate [--data DIR] [--db URL]                      apply database migrations
   lianlu token create --department D --role R --name N       create an API token (printed once)
   lianlu token list [--all]                                   list tokens (never their secrets)
   lianlu token revoke ID                                      revoke a token
-  lianlu user create --username U --department D --role R    create a console user (password prompted, or --password-stdin)
+  lianlu user create --username U --department D --role R [--store CODE] [--display-name N]
+                                                              create a console user (password prompted, or --password-stdin)
   lianlu user list | set-password --username U               list console users; change a password
-  lianlu demo [--scale small|medium|large] [--seed N]        fill a fresh database with the simulated demo brand
+  lianlu demo [--scale small|medium|large] [--seed N] [--end TIME]
+                                                              fill a fresh database with the simulated demo brand
   lianlu catalog import products|locations|stores FILE.csv    upsert products, locations or stores from CSV
   lianlu import --source ID [--format F] [--map M] FILE       bulk-import Segment messages or CloudEvents (NDJSON) or CSV, resumable
   lianlu version                                              print the version

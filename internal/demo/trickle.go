@@ -64,11 +64,12 @@ func Trickle(ctx context.Context, cfg TrickleConfig) error {
 		consumers: []consumer{cfg.Runner}, dispatch: cfg.Dispatch,
 	}
 	ok, err := s.findSources(ctx)
-	if err != nil || !ok {
-		if !ok {
-			cfg.Logger.Info("demo trickle not started: the demo's collector sources are missing (the database was not seeded by the demo)")
-		}
+	if err != nil {
 		return err
+	}
+	if !ok {
+		cfg.Logger.Info("demo trickle not started: the demo's collector sources are missing (the database was not seeded by the demo)")
+		return nil
 	}
 	if err := s.loadStores(ctx); err != nil {
 		cfg.Logger.Info("demo trickle not started: the demo's stores are missing", slog.Any("error", err))
