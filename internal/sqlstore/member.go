@@ -449,12 +449,20 @@ func (s *MemberService) UpdateMember(ctx context.Context, id int64, u lianlu.Mem
 			string(tb), string(tagsB), nullString(tier), home, tx.db.dialect.timeArg(tx.now), id); err != nil {
 			return fmt.Errorf("update member: %w", err)
 		}
+		prevTier := m.Tier
 		if m, err = FindMemberTx(ctx, tx, id); err != nil {
 			return err
 		}
-		_, err = appendCommandEvent(ctx, tx, "member.updated", MemberSubject(id), lianlu.DeptSales, "",
-			map[string]any{"id": id, "tags": m.Tags, "tier": m.Tier, "home_store": m.HomeStore, "traits_changed": len(patch)})
-		return err
+		if _, err = appendCommandEvent(ctx, tx, "member.updated", MemberSubject(id), lianlu.DeptSales, "",
+			map[string]any{"id": id, "tags": m.Tags, "tier": m.Tier, "home_store": m.HomeStore, "traits_changed": len(patch)}); err != nil {
+			return err
+		}
+		if m.Tier != prevTier {
+			// A tier sets the member's prices.
+			return WriteAudit(ctx, tx, "member.tier_changed", "member", strconv.FormatInt(id, 10), lianlu.DeptSales,
+				map[string]any{"from": prevTier, "to": m.Tier})
+		}
+		return nil
 	})
 	return m, err
 }
@@ -568,6 +576,14 @@ func (s *MemberService) AddIdentity(ctx context.Context, id int64, ident lianlu.
 		if _, err := appendCommandEvent(ctx, tx, "member.identity_added", MemberSubject(id), lianlu.DeptSales, "",
 			map[string]any{"member_id": id, "kind": ident.Kind, "namespace": ident.Namespace, "verified": ident.Verified}); err != nil {
 			return err
+		}
+		if ident.Verified {
+			// A verified identity keeps the member from ever being merged
+			// automatically.
+			if err := WriteAudit(ctx, tx, "member.identity_verified", "member", strconv.FormatInt(id, 10), lianlu.DeptSales,
+				map[string]any{"kind": ident.Kind, "namespace": ident.Namespace}); err != nil {
+				return err
+			}
 		}
 		m, err = FindMemberTx(ctx, tx, id)
 		return err

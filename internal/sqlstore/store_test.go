@@ -1,6 +1,8 @@
 package sqlstore_test
 
 import (
+	"context"
+	"slices"
 	"testing"
 
 	"github.com/lianlu/lianlu"
@@ -93,6 +95,57 @@ func TestStoreUpsertUnchanged(t *testing.T) {
 		in.Name = ptr("Uno")
 		if st, res, err := s.CreateStore(ctx, in); err != nil || res != lianlu.UpsertUpdated || st.Name != "Uno" {
 			t.Fatalf("changed store: %v %v", res, err)
+		}
+	})
+}
+
+// Member changes that alter prices or merges are audited: a new tier, and
+// an identity added as verified.
+func TestMembers_AuditedChanges(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{Name: "ops", Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
+		members := sqlstore.NewMemberService(db)
+		var id int64
+		if err := db.WithTx(ctx, func(tx *sqlstore.Tx) (err error) {
+			id, _, err = sqlstore.FindOrCreateMemberTx(ctx, tx, lianlu.Identity{Kind: lianlu.IdentityPhone, Value: "+8613800138000"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.SaveTier(ctx, lianlu.MemberTier{Tier: "gold", Name: "Gold", DiscountPercent: 5}); err != nil {
+			t.Fatal(err)
+		}
+		actions := func() []string {
+			t.Helper()
+			entries, err := sqlstore.NewAccessService(db).FindAuditEntries(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range entries {
+				if e.TargetType == "member" {
+					out = append(out, e.Action)
+				}
+			}
+			return out
+		}
+		gold, tags := "gold", []string{"vip"}
+		if _, err := members.UpdateMember(ctx, id, lianlu.MemberUpdate{Tier: &gold}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.UpdateMember(ctx, id, lianlu.MemberUpdate{Tags: &tags}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.AddIdentity(ctx, id, lianlu.Identity{Kind: lianlu.IdentityUserID, Value: "u-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := members.AddIdentity(ctx, id, lianlu.Identity{Kind: lianlu.IdentityEmail, Value: "li@example.com", Verified: true}); err != nil {
+			t.Fatal(err)
+		}
+		// Newest first: the verified email, then the tier; tags and an
+		// unverified id are not audited.
+		if got := actions(); !slices.Equal(got, []string{"member.identity_verified", "member.tier_changed"}) {
+			t.Fatalf("member audit entries %v", got)
 		}
 	})
 }
