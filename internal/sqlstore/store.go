@@ -143,23 +143,23 @@ func validateStore(st *lianlu.Store) []lianlu.FieldError {
 
 // CreateStore upserts a store by code.
 func (s *StoreService) CreateStore(ctx context.Context, in lianlu.StoreInput) (lianlu.Store, lianlu.UpsertResult, error) {
-	st := lianlu.Store{Location: lianlu.Location{Code: strings.TrimSpace(in.Code), Kind: lianlu.LocationStore, Active: true, Timezone: "Asia/Shanghai"},
-		Hours: DefaultOpeningHours(), Holidays: []string{}, Skills: []string{}, Staff: []lianlu.StaffMember{}}
-	applyStoreInput(&st, in)
 	var result lianlu.UpsertResult
-	unchanged, err := s.saveStore(ctx, &st, func(tx *Tx) error {
+	st, unchanged, err := s.saveStore(ctx, func(tx *Tx) (lianlu.Store, error) {
+		st := lianlu.Store{Location: lianlu.Location{Code: strings.TrimSpace(in.Code), Kind: lianlu.LocationStore, Active: true, Timezone: "Asia/Shanghai"},
+			Hours: DefaultOpeningHours(), Holidays: []string{}, Skills: []string{}, Staff: []lianlu.StaffMember{}}
+		applyStoreInput(&st, in)
 		old, err := findLocationByCode(ctx, tx, st.Code)
-		if err == nil && old.Kind != lianlu.LocationStore {
-			return lianlu.Errorf(lianlu.ECONFLICT, "location %s is a %s, not a store", st.Code, old.Kind)
-		}
-		if err == nil {
+		switch {
+		case err == nil && old.Kind != lianlu.LocationStore:
+			return st, lianlu.Errorf(lianlu.ECONFLICT, "location %s is a %s, not a store", st.Code, old.Kind)
+		case err == nil:
 			result = lianlu.UpsertUpdated
-		} else if lianlu.ErrorCode(err) == lianlu.ENOTFOUND {
+		case lianlu.ErrorCode(err) == lianlu.ENOTFOUND:
 			result = lianlu.UpsertCreated
-		} else {
-			return err
+		default:
+			return st, err
 		}
-		return nil
+		return st, nil
 	})
 	if unchanged {
 		result = lianlu.UpsertUnchanged
@@ -167,21 +167,20 @@ func (s *StoreService) CreateStore(ctx context.Context, in lianlu.StoreInput) (l
 	return st, result, err
 }
 
-// UpdateStore changes the given fields of a store.
+// UpdateStore changes the given fields of a store. The store is read in
+// the writing transaction, its location row locked first, so that two
+// updates of different fields at once both stay.
 func (s *StoreService) UpdateStore(ctx context.Context, in lianlu.StoreInput) (lianlu.Store, error) {
-	var st lianlu.Store
-	err := s.db.readTx(ctx, func(tx *Tx) error {
-		var err error
-		st, err = findStoreTx(ctx, tx, in.Code)
-		return err
-	})
-	if err != nil {
-		return st, err
-	}
-	applyStoreInput(&st, in)
-	_, err = s.saveStore(ctx, &st, func(tx *Tx) error {
-		_, err := findStoreTx(ctx, tx, st.Code) // still there
-		return err
+	st, _, err := s.saveStore(ctx, func(tx *Tx) (lianlu.Store, error) {
+		if _, err := tx.exec(ctx, `UPDATE locations SET updated_at = updated_at WHERE code = ?`, in.Code); err != nil {
+			return lianlu.Store{}, fmt.Errorf("lock store: %w", err)
+		}
+		st, err := findStoreTx(ctx, tx, in.Code)
+		if err != nil {
+			return st, err
+		}
+		applyStoreInput(&st, in)
+		return st, nil
 	})
 	return st, err
 }
@@ -245,21 +244,22 @@ func sameStore(a, b lianlu.Store) bool {
 // saveStore validates st and writes it (location, store row, staff) with
 // store.upserted, after check has run in the same transaction. It writes
 // nothing, and reports unchanged, when the stored store is the same.
-func (s *StoreService) saveStore(ctx context.Context, st *lianlu.Store, check func(tx *Tx) error) (unchanged bool, err error) {
-	var errs []lianlu.FieldError
-	if err := validateLocation(st.Location); err != nil {
-		errs = append(errs, lianlu.ErrorFields(err)...)
-	}
-	errs = append(errs, validateStore(st)...)
-	if len(errs) > 0 {
-		return false, lianlu.Invalid(errs...)
-	}
+func (s *StoreService) saveStore(ctx context.Context, build func(tx *Tx) (lianlu.Store, error)) (st lianlu.Store, unchanged bool, err error) {
 	err = s.db.WithTx(ctx, func(tx *Tx) error {
-		if err := check(tx); err != nil {
+		var err error
+		if st, err = build(tx); err != nil {
 			return err
 		}
-		if prev, err := findStoreTx(ctx, tx, st.Code); err == nil && sameStore(prev, *st) {
-			*st, unchanged = prev, true
+		var errs []lianlu.FieldError
+		if err := validateLocation(st.Location); err != nil {
+			errs = append(errs, lianlu.ErrorFields(err)...)
+		}
+		errs = append(errs, validateStore(&st)...)
+		if len(errs) > 0 {
+			return lianlu.Invalid(errs...)
+		}
+		if prev, err := findStoreTx(ctx, tx, st.Code); err == nil && sameStore(prev, st) {
+			st, unchanged = prev, true
 			return nil
 		}
 		loc, _, err := upsertLocationTx(ctx, tx, st.Location)
@@ -288,18 +288,16 @@ func (s *StoreService) saveStore(ctx context.Context, st *lianlu.Store, check fu
 				return fmt.Errorf("save staff: %w", err)
 			}
 		}
-		saved, err := findStoreTx(ctx, tx, st.Code)
-		if err != nil {
+		if st, err = findStoreTx(ctx, tx, st.Code); err != nil {
 			return err
 		}
-		*st = saved
 		if _, err := appendCommandEvent(ctx, tx, "store.upserted", "store/"+st.Code, lianlu.DeptStores, "", st); err != nil {
 			return err
 		}
 		tx.OnCommit(s.signal)
 		return nil
 	})
-	return unchanged, err
+	return st, unchanged, err
 }
 
 const storeColumns = `l.id, l.code, l.kind, l.name, l.address, l.lat, l.lng, l.timezone, l.active, l.created_at, l.updated_at,

@@ -149,3 +149,40 @@ func TestMembers_AuditedChanges(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent updates of different fields of one store all stay.
+func TestStores_ConcurrentUpdatesKeepEachField(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := lianlu.NewContextWithPrincipal(context.Background(), *storesCtx(t))
+		stores := sqlstore.NewStoreService(db)
+		if _, _, err := stores.CreateStore(ctx, lianlu.StoreInput{Code: "SH-01", Name: ptr("Jing'an")}); err != nil {
+			t.Fatal(err)
+		}
+		updates := []lianlu.StoreInput{
+			{Code: "SH-01", Name: ptr("静安店")},
+			{Code: "SH-01", Address: ptr("南京西路 1 号")},
+			{Code: "SH-01", CapacityPerDay: ptr(7)},
+			{Code: "SH-01", ServiceRadiusKm: ptr(42.0)},
+			{Code: "SH-01", Skills: []string{"repair"}},
+		}
+		errs := make(chan error, len(updates))
+		for _, u := range updates {
+			go func() {
+				_, err := stores.UpdateStore(ctx, u)
+				errs <- err
+			}()
+		}
+		for range updates {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := stores.FindStoreByCode(ctx, "SH-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Name != "静安店" || st.Address != "南京西路 1 号" || st.CapacityPerDay != 7 || st.ServiceRadiusKm != 42 || !slices.Equal(st.Skills, []string{"repair"}) {
+			t.Fatalf("lost an update: %+v", st)
+		}
+	})
+}
