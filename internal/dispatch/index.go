@@ -113,9 +113,6 @@ func (ix *Index) bit(skill string) uint64 {
 	return b
 }
 
-// Len is the number of stores indexed.
-func (ix *Index) Len() int { return len(ix.stores) }
-
 // Request is what the rules decide on.
 type Request struct {
 	Skill string

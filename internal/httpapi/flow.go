@@ -195,9 +195,6 @@ func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error 
 
 // ---- timelines
 
-// TimelineItem is one entry of a timeline: an event or a handoff.
-type TimelineItem = timeline.Item
-
 // Timeline is the cross-department view of one object.
 type Timeline = timeline.Timeline
 

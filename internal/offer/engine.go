@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,7 +215,7 @@ func (e *Engine) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 	for _, ev := range events {
 		var triggered []rule
 		for _, r := range rules {
-			if ev.Seq > r.AfterSeq && contains(r.Triggers, ev.Type) {
+			if ev.Seq > r.AfterSeq && slices.Contains(r.Triggers, ev.Type) {
 				triggered = append(triggered, r)
 			}
 		}
@@ -235,15 +236,6 @@ func (e *Engine) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // decide records what rule r makes of trigger ev for a member: nothing when

@@ -45,6 +45,8 @@ func NewService(db *sqlstore.DB, engine *Engine) *Service {
 var (
 	nameRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	clockRe = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	// secretRefRe is a webhook named by id, "webhook/12" or "12".
+	secretRefRe = regexp.MustCompile(`^(webhook/)?[1-9][0-9]*$`)
 )
 
 // Rule limits.
@@ -87,7 +89,7 @@ func Validate(r *lianlu.OfferRule) []lianlu.FieldError {
 		if msg := webhook.ValidateURL(r.WebhookURL); msg != "" {
 			add("webhook_url", msg)
 		}
-		if r.SecretRef != "" && !regexp.MustCompile(`^(webhook/)?[1-9][0-9]*$`).MatchString(r.SecretRef) {
+		if r.SecretRef != "" && !secretRefRe.MatchString(r.SecretRef) {
 			add("secret_ref", "a webhook subscription whose secret signs the offers, such as webhook/12")
 		}
 	default:

@@ -78,9 +78,9 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 				return fmt.Errorf("insert offer rule: %w", err)
 			}
 		} else {
-			prev, err := scanOfferRule(tx.queryRow(ctx, `SELECT `+offerRuleColumns+` FROM offer_rules WHERE id = ?`, r.ID))
+			prev, err := FindOfferRuleTx(ctx, tx, r.ID)
 			if err != nil {
-				return fmt.Errorf("offer rule %d: %w", r.ID, mapError(err))
+				return err
 			}
 			r.CreatedBy, r.CreatedAt, r.AfterSeq = prev.CreatedBy, prev.CreatedAt, prev.AfterSeq
 			if _, err := tx.exec(ctx, `UPDATE offer_rules SET name = ?, definition = ?, active = ?, updated_at = ? WHERE id = ?`,
@@ -127,12 +127,12 @@ func checkOfferSecretRefTx(ctx context.Context, tx *Tx, ref string) error {
 }
 
 // FindOfferRule returns a rule or ENOTFOUND.
-func (db *DB) FindOfferRule(ctx context.Context, id int64) (lianlu.OfferRule, error) {
-	r, err := scanOfferRule(db.readRow(ctx, `SELECT `+offerRuleColumns+` FROM offer_rules WHERE id = ?`, id))
-	if err != nil {
-		return r, fmt.Errorf("offer rule %d: %w", id, mapError(err))
-	}
-	return r, nil
+func (db *DB) FindOfferRule(ctx context.Context, id int64) (r lianlu.OfferRule, err error) {
+	err = db.readTx(ctx, func(tx *Tx) error {
+		r, err = FindOfferRuleTx(ctx, tx, id)
+		return err
+	})
+	return r, err
 }
 
 // FindOfferRules lists rules by id.
@@ -187,17 +187,6 @@ func collectOfferRules(rows interface {
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// OffersChangedAfter reports the latest rule change, so that engines can
-// reload their compiled rules when it moves.
-func (db *DB) OffersChangedAfter(ctx context.Context) (string, error) {
-	var n int64
-	var at any
-	if err := db.readRow(ctx, `SELECT COUNT(*), MAX(updated_at) FROM offer_rules`).Scan(&n, &at); err != nil {
-		return "", fmt.Errorf("offer rules fingerprint: %w", err)
-	}
-	return fmt.Sprintf("%d/%v", n, at), nil
 }
 
 // DueSend is a scheduled send with whether its condition was evaluated.

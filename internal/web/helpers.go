@@ -33,13 +33,3 @@ func seesStore(s *session, store string) bool {
 // seesPII reports whether the user sees members' contact details, as
 // lianlu.SeesMemberPII decides for API tokens.
 func seesPII(s *session) bool { return lianlu.SeesMemberPII(s.principal()) }
-
-// redirectBack returns to the page a form was sent from (its "back"
-// field, a local path), or to fallback.
-func redirectBack(w http.ResponseWriter, r *http.Request, fallback string) {
-	back := r.PostForm.Get("back")
-	if back == "" || safeNext(back) != back {
-		back = fallback
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
-}
