@@ -34,6 +34,10 @@ type Appender struct {
 	db   *DB
 	cfg  AppenderConfig
 	reqs chan *appendRequest
+	// acks carries committed groups, in commit order, to the goroutine
+	// that waits for each to be durable and answers its requests, while
+	// the loop goes on to the next group.
+	acks chan committedGroup
 
 	// mu is held for reading while a request is queued, so that Stop
 	// (which takes it for writing) never misses a queued request.
@@ -52,6 +56,14 @@ type appendRequest struct {
 	results    []lianlu.AppendResult
 	err        error
 	done       chan struct{}
+}
+
+// committedGroup is a group whose shared transaction committed; durable
+// waits until it is on disk.
+type committedGroup struct {
+	group   []*appendRequest
+	results []lianlu.AppendResult
+	durable func() error
 }
 
 // ErrAppenderStopped is returned by Append after Stop.
@@ -77,7 +89,10 @@ func (a *Appender) Start() {
 	}
 	a.running = true
 	a.stop, a.done = make(chan struct{}), make(chan struct{})
-	go a.loop(a.stop, a.done)
+	a.acks = make(chan committedGroup, 64)
+	acked := make(chan struct{})
+	go a.acknowledge(a.acks, acked)
+	go a.loop(a.stop, a.acks, acked, a.done)
 }
 
 // Stop commits what is queued and stops.
@@ -139,8 +154,14 @@ func (a *Appender) AppendChecked(ctx context.Context, events []lianlu.Event, vio
 	return req.results, req.err
 }
 
-func (a *Appender) loop(stop, done chan struct{}) {
-	defer close(done)
+// loop gathers and commits groups until stop; then it lets the
+// acknowledging goroutine finish before closing done.
+func (a *Appender) loop(stop chan struct{}, acks chan committedGroup, acked, done chan struct{}) {
+	defer func() {
+		close(acks)
+		<-acked
+		close(done)
+	}()
 	for {
 		var first *appendRequest
 		select {
@@ -174,9 +195,31 @@ func (a *Appender) loop(stop, done chan struct{}) {
 	}
 }
 
-// commit stores a group in one transaction. If the shared transaction
-// fails, each request is retried alone, so that one request's problem (an
-// unknown department) does not fail the others.
+// acknowledge answers committed groups in commit order once each is
+// durable.
+func (a *Appender) acknowledge(acks <-chan committedGroup, acked chan struct{}) {
+	defer close(acked)
+	for g := range acks {
+		err := g.durable()
+		if err == nil && a.cfg.Committed != nil && len(g.results) > 0 {
+			a.cfg.Committed(g.results)
+		}
+		i := 0
+		for _, r := range g.group {
+			if err != nil {
+				r.err = err
+			} else {
+				r.results = g.results[i : i+len(r.events)]
+			}
+			i += len(r.events)
+			close(r.done)
+		}
+	}
+}
+
+// commit stores a group in one transaction and hands it to acknowledge.
+// If the shared transaction fails, each request is retried alone, so that
+// one request's problem (an unknown department) does not fail the others.
 func (a *Appender) commit(group []*appendRequest) {
 	if len(group) > 1 {
 		if err := a.commitTogether(group); err == nil {
@@ -184,8 +227,13 @@ func (a *Appender) commit(group []*appendRequest) {
 		}
 	}
 	for _, r := range group {
-		r.results, r.err = a.appendAlone(r)
-		close(r.done)
+		res, durable, err := a.appendAlone(r)
+		if err != nil {
+			r.err = err
+			close(r.done)
+			continue
+		}
+		a.acks <- committedGroup{group: []*appendRequest{r}, results: res, durable: durable}
 	}
 }
 
@@ -201,47 +249,42 @@ func (a *Appender) commitTogether(group []*appendRequest) error {
 		}
 		all = append(all, r.events...)
 	}
-	res, err := a.appendAll(context.Background(), all, vs)
+	res, durable, err := a.appendAll(context.Background(), all, vs)
 	if err != nil {
 		return err
 	}
-	i := 0
-	for _, r := range group {
-		r.results = res[i : i+len(r.events)]
-		i += len(r.events)
-		close(r.done)
-	}
+	a.acks <- committedGroup{group: group, results: res, durable: durable}
 	return nil
 }
 
-func (a *Appender) appendAlone(r *appendRequest) ([]lianlu.AppendResult, error) {
+func (a *Appender) appendAlone(r *appendRequest) ([]lianlu.AppendResult, func() error, error) {
 	return a.appendAll(context.WithoutCancel(r.ctx), r.events, r.violations)
 }
 
-func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violations []lianlu.PlanViolation) ([]lianlu.AppendResult, error) {
+// appendAll stores events and tallies violations in one transaction and
+// commits it; the caller acknowledges once durable has returned nil.
+func (a *Appender) appendAll(ctx context.Context, events []lianlu.Event, violations []lianlu.PlanViolation) ([]lianlu.AppendResult, func() error, error) {
 	tx, err := a.db.BeginTx(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tx.Rollback()
 	if events, err = resolveMemberSubjectsTx(ctx, tx, events); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Append validated every request before it was queued.
 	res, err := appendValidated(ctx, tx, events)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := recordViolationsTx(ctx, tx, violations, res); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
+	durable, err := tx.commitWritten()
+	if err != nil {
+		return nil, nil, err
 	}
-	if a.cfg.Committed != nil && len(res) > 0 {
-		a.cfg.Committed(res)
-	}
-	return res, nil
+	return res, durable, nil
 }
 
 // collectorSubjectPrefixes are the subjects the collector gives messages,

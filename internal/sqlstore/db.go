@@ -61,6 +61,14 @@ type DB struct {
 	// phoneRegion reads national phone numbers (Options.PhoneRegion).
 	phoneRegion string
 
+	// walSync, on SQLite with synchronous=FULL, makes each commit durable
+	// after the writer connection is released (see walSyncer).
+	walSync *walSyncer
+
+	// heads remembers the latest events this process appended, for
+	// subscriptions to look at before they read the log.
+	heads *headRing
+
 	// appendedTotal counts events appended by this process.
 	appendedTotal atomic.Int64
 
@@ -79,6 +87,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		logger: opts.Logger,
 		poll:   opts.PollInterval,
 		notify: make(chan struct{}),
+		heads:  newHeadRing(),
 
 		phoneRegion: opts.PhoneRegion,
 		rebind:      map[string]string{},
@@ -137,6 +146,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, lianlu.Errorf(lianlu.EINVALID, "synchronous must be FULL or NORMAL")
 		}
 		db.dialect = sqliteDialect{}
+		if sync == "FULL" {
+			// FULL durability by an fsync of the log outside the writer
+			// lock; SQLite itself commits as NORMAL (see walSyncer).
+			db.walSync = newWALSyncer(opts.Path, db.logger)
+			sync = "NORMAL"
+		}
 		// busy_timeout first so that the other pragmas wait for locks too.
 		dsn := func(extra string) string {
 			q := url.Values{}
@@ -260,6 +275,8 @@ type Tx struct {
 	db       *DB
 	now      time.Time
 	appended int64 // new events appended in this transaction
+	// heads are the new events' Seq, Type and Department.
+	heads    []lianlu.Event
 	onCommit []func()
 }
 
@@ -278,19 +295,45 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // OnCommit registers f to run after a successful commit.
 func (tx *Tx) OnCommit(f func()) { tx.onCommit = append(tx.onCommit, f) }
 
-// Commit commits and then wakes subscribers if events were appended.
+// Commit commits, waits until the commit is durable, and then wakes
+// subscribers if events were appended.
 func (tx *Tx) Commit() error {
+	durable, err := tx.commitWritten()
+	if err != nil {
+		return err
+	}
+	return durable()
+}
+
+// commitWritten commits without waiting for the commit to be durable, so
+// that the caller can start its next transaction during the fsync (the
+// group commit does). durable waits for it, then wakes subscribers and
+// runs the OnCommit functions; the commit is acknowledged only once
+// durable has returned nil.
+func (tx *Tx) commitWritten() (durable func() error, err error) {
 	if err := tx.Tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", mapError(err))
+		return nil, fmt.Errorf("commit: %w", mapError(err))
 	}
-	if tx.appended > 0 {
-		tx.db.appendedTotal.Add(tx.appended)
-		tx.db.signalAppend()
+	var n uint64
+	if s := tx.db.walSync; s != nil {
+		n = s.committedOne()
 	}
-	for _, f := range tx.onCommit {
-		f()
-	}
-	return nil
+	return func() error {
+		if s := tx.db.walSync; s != nil {
+			if err := s.wait(n); err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+		}
+		if tx.appended > 0 {
+			tx.db.appendedTotal.Add(tx.appended)
+			tx.db.heads.add(tx.heads)
+			tx.db.signalAppend()
+		}
+		for _, f := range tx.onCommit {
+			f()
+		}
+		return nil
+	}, nil
 }
 
 // exec, query and queryRow rewrite placeholders for the dialect.

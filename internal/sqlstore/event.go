@@ -150,7 +150,7 @@ func appendValidated(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lian
 		if err := insertEventsSQLite(ctx, tx, results); err != nil {
 			return nil, err
 		}
-		tx.appended += int64(countNew(results))
+		tx.recordAppended(results)
 		return results, nil
 	}
 	const cols = 12
@@ -161,18 +161,19 @@ func appendValidated(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lian
 			return nil, err
 		}
 	}
-	tx.appended += int64(countNew(results))
+	tx.recordAppended(results)
 	return results, nil
 }
 
-func countNew(rs []lianlu.AppendResult) int {
-	n := 0
-	for _, r := range rs {
+// recordAppended counts the new events of results and keeps their heads
+// for the ring that subscriptions look at after the commit.
+func (tx *Tx) recordAppended(results []lianlu.AppendResult) {
+	for _, r := range results {
 		if !r.Duplicate {
-			n++
+			tx.appended++
+			tx.heads = append(tx.heads, lianlu.Event{Seq: r.Event.Seq, Type: r.Event.Type, Department: r.Event.Department})
 		}
 	}
-	return n
 }
 
 type eventKey struct{ source, id string }

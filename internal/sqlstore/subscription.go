@@ -35,7 +35,8 @@ type ConsumerConfig struct {
 	// Relevant, when set, is asked once per batch, after the batch is read,
 	// for a predicate that tells whether the handler could act on an event;
 	// the predicate sees only the events' Seq, Type and Department.
-	// A batch of which no event is relevant is skipped without a write
+	// A batch of which no event is relevant (without Relevant: a batch
+	// with no event that Filter selects) is skipped without a write
 	// transaction: the position moves on in memory and is stored at most
 	// every PositionFlushInterval (with the next batch that is handled, or
 	// on its own). On SQLite, where the one writer connection serves the
@@ -136,11 +137,15 @@ func (c *Consumer) Stop() {
 func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	backoff := 100 * time.Millisecond
+	// woken is true after an in-process append woke the consumer: the
+	// ring of recent heads then knows the new events. After a poll (or at
+	// the start) the log is read, for events that other processes appended.
+	woken := false
 	for {
 		// Take the wake-up channel before reading, so an append committed
 		// during the read is not missed.
 		wake := c.db.Appended()
-		n, err := c.ProcessOnce(ctx)
+		n, err := c.processOnce(ctx, woken)
 		var wait time.Duration
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -172,6 +177,7 @@ func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
 			timer.Stop()
 			return
 		case <-wake:
+			woken = true
 			if err != nil {
 				// After an error, wait out the backoff anyway.
 				select {
@@ -184,21 +190,23 @@ func (c *Consumer) run(ctx context.Context, stop, done chan struct{}) {
 			}
 			timer.Stop()
 		case <-timer.C:
+			woken = false
 		}
 	}
 }
 
 // ProcessOnce handles at most one batch and returns how many events it
-// handled.
-func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) {
-	var stored, ahead int64 = -1, -1
-	if c.cfg.Relevant != nil {
-		n, done, err := c.skipIrrelevant(ctx)
-		if done || err != nil {
-			return n, err
-		}
-		stored, ahead = c.skipped()
+// handled (or skipped).
+func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) { return c.processOnce(ctx, false) }
+
+// processOnce is ProcessOnce; useRing lets it look at the ring of recent
+// heads before reading the log.
+func (c *Consumer) processOnce(ctx context.Context, useRing bool) (int, error) {
+	n, done, err := c.skipIrrelevant(ctx, useRing)
+	if done || err != nil {
+		return n, err
 	}
+	stored, ahead := c.skipped()
 	tx, err := c.db.BeginTx(ctx)
 	if err != nil {
 		return 0, err
@@ -253,11 +261,15 @@ func (c *Consumer) resetSkip() {
 	c.skipMu.Unlock()
 }
 
-// skipIrrelevant reads the next batch on the reader pool and, when none of
-// its events is relevant, skips it without a write transaction. done is
-// false when the batch must be handled (or a skip was undone because
-// another node moved the position).
-func (c *Consumer) skipIrrelevant(ctx context.Context) (n int, done bool, err error) {
+// skipIrrelevant looks at the next batch without a write transaction and,
+// when none of its events is relevant (ConsumerConfig.Relevant; without
+// it, when there are none), skips it: the position moves on in memory.
+// With useRing the batch is first taken from the ring of events this
+// process appended; what the ring does not know is read on the reader
+// pool, only seq, type and department. done is false when the batch must
+// be handled (or a skip was undone because another node moved the
+// position).
+func (c *Consumer) skipIrrelevant(ctx context.Context, useRing bool) (n int, done bool, err error) {
 	var stored int64
 	if err := c.db.readRow(ctx, `SELECT position FROM subscriptions WHERE name = ?`, c.cfg.Name).Scan(&stored); err != nil && !isNotFound(err) {
 		return 0, false, fmt.Errorf("subscription %s: position: %w", c.cfg.Name, err)
@@ -272,43 +284,58 @@ func (c *Consumer) skipIrrelevant(ctx context.Context) (n int, done bool, err er
 	filter := c.cfg.Filter
 	filter.AfterSeq = pos
 	filter.Limit = c.cfg.BatchSize
-	// Only what relevance needs: reading the data of events that are
-	// skipped would cost more than the rest of the skip.
-	query, args := eventQuery(c.db.dialect, filter, "seq, type, department", "seq")
-	rows, err := c.db.readQuery(ctx, query, args...)
-	if err != nil {
-		return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
-	}
 	var events []lianlu.Event
-	for rows.Next() {
-		var e lianlu.Event
-		if err := rows.Scan(&e.Seq, &e.Type, &e.Department); err != nil {
-			rows.Close()
-			return 0, false, fmt.Errorf("subscription %s: scan event: %w", c.cfg.Name, err)
+	last := pos // the highest seq looked at
+	conclusive := false
+	if useRing {
+		events, last, conclusive = c.db.heads.after(filter, c.cfg.BatchSize)
+	}
+	if !conclusive {
+		filter.AfterSeq = last
+		filter.Limit = c.cfg.BatchSize - len(events)
+		// Only what relevance needs: reading the data of events that are
+		// skipped would cost more than the rest of the skip.
+		query, args := eventQuery(c.db.dialect, filter, "seq, type, department", "seq")
+		rows, err := c.db.readQuery(ctx, query, args...)
+		if err != nil {
+			return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
 		}
-		events = append(events, e)
+		for rows.Next() {
+			var e lianlu.Event
+			if err := rows.Scan(&e.Seq, &e.Type, &e.Department); err != nil {
+				rows.Close()
+				return 0, false, fmt.Errorf("subscription %s: scan event: %w", c.cfg.Name, err)
+			}
+			events = append(events, e)
+			last = e.Seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, false, fmt.Errorf("subscription %s: find events: %w", c.cfg.Name, err)
-	}
-	if len(events) == 0 {
+	if last <= pos {
 		return 0, true, c.flushSkipped(ctx, stored, false)
 	}
-	relevant, err := c.cfg.Relevant(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("subscription %s: relevance: %w", c.cfg.Name, err)
-	}
-	for _, e := range events {
-		if relevant(e) {
+	if len(events) > 0 {
+		if c.cfg.Relevant == nil {
 			return 0, false, nil
+		}
+		relevant, err := c.cfg.Relevant(ctx)
+		if err != nil {
+			return 0, false, fmt.Errorf("subscription %s: relevance: %w", c.cfg.Name, err)
+		}
+		for _, e := range events {
+			if relevant(e) {
+				return 0, false, nil
+			}
 		}
 	}
 	c.skipMu.Lock()
 	if c.skipTo <= c.skipFrom || c.skipFrom != stored {
 		c.skipFrom, c.skipSince = stored, time.Now()
 	}
-	c.skipTo = events[len(events)-1].Seq
+	c.skipTo = last
 	c.skipMu.Unlock()
 	return len(events), true, c.flushSkipped(ctx, stored, false)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 )
 
 // countHandler counts events per type into a table, in the consumer's
@@ -291,4 +292,49 @@ func TestConsumer_SkipsIrrelevantBatches(t *testing.T) {
 			t.Fatalf("order.x counted %d times, want 12", got)
 		}
 	})
+}
+
+// A consumer finds, exactly once, the events that another handle on the
+// same database appended (another process, or another node on
+// PostgreSQL), also when they fall between its own process's appends,
+// which the in-memory ring of recent events knows and the others' it does
+// not.
+func TestConsumer_SeesEventsOfOtherHandles(t *testing.T) {
+	for _, d := range dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			opts := sqlstoretest.Options(t, d, sqlstore.Options{PollInterval: 20 * time.Millisecond})
+			open := func() *sqlstore.DB {
+				db, err := sqlstore.Open(context.Background(), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				if _, err := db.Migrate(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				return db
+			}
+			here, there := open(), open()
+			mustCountTable(t, here, "a.x", "b.x")
+			c := sqlstore.NewConsumer(here, sqlstore.ConsumerConfig{Name: "both", BatchSize: 16,
+				Filter: lianlu.EventFilter{TypePrefix: "a."}, Handler: countHandler})
+			if err := c.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Stop()
+			for round := range 6 {
+				s := sqlstore.NewEventService(here)
+				if round%2 == 1 {
+					s = sqlstore.NewEventService(there)
+				}
+				appendN(t, s, fmt.Sprint("r", round), 40, "a.x", "b.x")
+			}
+			waitFor(t, func() bool { return counts(t, here)["a.x"] >= 120 })
+			time.Sleep(100 * time.Millisecond) // several more polls
+			c.Stop()
+			if got := counts(t, here); got["a.x"] != 120 || got["b.x"] != 0 {
+				t.Fatalf("counts %v, want a.x 120 (each once) and no b.x", got)
+			}
+		})
+	}
 }
