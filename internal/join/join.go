@@ -20,7 +20,6 @@ import (
 	"encoding/base64"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/ratelimit"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -75,8 +75,8 @@ type Handler struct {
 	cfg    Config
 	tmpl   *template.Template
 	mux    *http.ServeMux
-	ips    *limiterSet
-	phones *limiterSet
+	ips    *ratelimit.Keyed
+	phones *ratelimit.Keyed
 }
 
 // cookieName holds the CSRF nonce.
@@ -132,7 +132,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, tmpl: t, mux: http.NewServeMux(),
-		ips: newLimiterSet(cfg.IPRate, cfg.IPBurst, cfg.MaxTracked), phones: newLimiterSet(cfg.PhoneRate, cfg.PhoneBurst, cfg.MaxTracked)}
+		ips: ratelimit.New(cfg.IPRate, cfg.IPBurst, cfg.MaxTracked), phones: ratelimit.New(cfg.PhoneRate, cfg.PhoneBurst, cfg.MaxTracked)}
 	h.mux.HandleFunc("GET /j/{store}", h.get)
 	h.mux.HandleFunc("POST /j/{store}", h.post)
 	return h, nil
@@ -299,7 +299,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.cfg.Now()
-	if !h.ips.allow(clientIP(r), now) {
+	if !h.ips.Allow(ratelimit.ClientIP(r), now) {
 		w.Header().Set("Retry-After", "60")
 		fail(http.StatusTooManyRequests, "err_rate")
 		return
@@ -309,7 +309,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "err_phone")
 		return
 	}
-	if !h.phones.allow(phone, now) {
+	if !h.phones.Allow(phone, now) {
 		w.Header().Set("Retry-After", "600")
 		fail(http.StatusTooManyRequests, "err_rate")
 		return
@@ -367,14 +367,4 @@ func (h *Handler) checkCSRF(r *http.Request) bool {
 		return false
 	}
 	return hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(h.sign(c.Value)))
-}
-
-// clientIP is the peer address. Behind a proxy every visitor shares the
-// proxy's address; the per-phone limit still applies per visitor.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

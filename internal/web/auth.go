@@ -15,6 +15,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/httpapi"
+	"github.com/lianlu/lianlu/internal/ratelimit"
 )
 
 // Cookie names.
@@ -209,13 +210,23 @@ type loginData struct {
 	Next     string
 	Username string
 	Failed   bool
+	// Limited is set when the attempt was refused unchecked: too many
+	// from this address, or too many failures for this user name.
+	Limited bool
 }
 
 func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	next := safeNext(r.PostForm.Get("next"))
+	now, ip, account := c.cfg.Now(), ratelimit.ClientIP(r), strings.ToLower(username)
+	if !c.loginIPs.Allow(ip, now) || !c.loginFails.Has(account, now) {
+		c.logger.WarnContext(r.Context(), "console sign-in refused: too many attempts", slog.String("username", username), slog.String("remote", r.RemoteAddr))
+		w.Header().Set("Retry-After", "60")
+		return c.render(w, r, http.StatusTooManyRequests, "login", "", false, loginData{Next: next, Username: username, Limited: true})
+	}
 	_, u, secret, err := c.cfg.Sessions.Login(r.Context(), username, r.PostForm.Get("password"), c.cfg.SessionTTL)
 	if lianlu.ErrorCode(err) == lianlu.EUNAUTHORIZED {
+		c.loginFails.Allow(account, now)
 		c.logger.WarnContext(r.Context(), "console sign-in failed", slog.String("username", username), slog.String("remote", r.RemoteAddr))
 		return c.render(w, r, http.StatusUnauthorized, "login", "", false, loginData{Next: next, Username: username, Failed: true})
 	} else if err != nil {

@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/ratelimit"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -82,8 +85,20 @@ type Config struct {
 	// LiveThrottle is the least time between two live notifications of one
 	// page (default 1s), so that a burst of events costs one refresh.
 	LiveThrottle time.Duration
-	// Now is the clock of countdowns and "today" (default time.Now).
+	// Now is the clock of countdowns and "today" (default time.Now), and
+	// of the sign-in limits.
 	Now func() time.Time
+	// LoginIPRate and LoginIPBurst limit sign-in attempts per client IP
+	// (default 10 a minute, bursts of 20): each attempt costs an argon2id
+	// hash, so this also bounds the CPU one client can take.
+	LoginIPRate  rate.Limit
+	LoginIPBurst int
+	// LoginFailRate and LoginFailBurst limit failed sign-ins per user name
+	// (default 10 in a row, then one every 30s), against guessing one
+	// account's password from many addresses. A refused attempt is not
+	// checked and costs no token.
+	LoginFailRate  rate.Limit
+	LoginFailBurst int
 	// Version is shown in the footer.
 	Version string
 	// Strict makes a missing translation an error (tests).
@@ -98,7 +113,15 @@ type Console struct {
 	pages   *pageSet
 	closing chan struct{}
 	secure  bool
+
+	// loginIPs and loginFails are the sign-in limits (Config.LoginIP*,
+	// Config.LoginFail*).
+	loginIPs, loginFails *ratelimit.Keyed
 }
+
+// maxLoginKeys bounds the client IPs and user names each sign-in limit
+// remembers.
+const maxLoginKeys = 10000
 
 // New builds the console, parsing and checking every template.
 func New(cfg Config) (*Console, error) {
@@ -124,8 +147,16 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.LoginIPRate <= 0 || cfg.LoginIPBurst <= 0 {
+		cfg.LoginIPRate, cfg.LoginIPBurst = rate.Every(6*time.Second), 20
+	}
+	if cfg.LoginFailRate <= 0 || cfg.LoginFailBurst <= 0 {
+		cfg.LoginFailRate, cfg.LoginFailBurst = rate.Every(30*time.Second), 10
+	}
 	c := &Console{cfg: cfg, logger: cfg.Logger.With(slog.String("component", "console")), mux: http.NewServeMux(),
-		closing: make(chan struct{}), secure: strings.HasPrefix(cfg.BaseURL, "https://")}
+		closing: make(chan struct{}), secure: strings.HasPrefix(cfg.BaseURL, "https://"),
+		loginIPs:   ratelimit.New(cfg.LoginIPRate, cfg.LoginIPBurst, maxLoginKeys),
+		loginFails: ratelimit.New(cfg.LoginFailRate, cfg.LoginFailBurst, maxLoginKeys)}
 	ps, err := parsePages(c)
 	if err != nil {
 		return nil, err

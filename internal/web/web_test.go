@@ -11,8 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/access"
@@ -42,7 +45,11 @@ type env struct {
 
 const password = "correct horse battery"
 
-func newEnv(t *testing.T, baseURL string) *env {
+func newEnv(t *testing.T, baseURL string) *env { return newEnvWith(t, baseURL, nil) }
+
+// newEnvWith is newEnv with the console's configuration adjusted by
+// configure.
+func newEnvWith(t *testing.T, baseURL string, configure func(*web.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := sqlstoretest.MustOpen(t, "sqlite", sqlstore.Options{})
@@ -163,14 +170,18 @@ func newEnv(t *testing.T, baseURL string) *env {
 			t.Fatal(err)
 		}
 	}
-	c, err := web.New(web.Config{
+	cfg := web.Config{
 		Events: sqlstore.NewEventService(db), Access: accessSvc, Sessions: sessions, Catalog: catalog,
 		Orders: sqlstore.NewOrderService(db), Fulfillments: sqlstore.NewFulfillmentService(db), WorkOrders: sqlstore.NewWorkOrderService(db),
 		Feedback: sqlstore.NewFeedbackService(db), Handoffs: sqlstore.NewHandoffService(db), Sources: sqlstore.NewSourceService(db),
 		Stores: stores, Members: members, Offers: offers, Dispatch: dispatcher, JoinBaseURL: "https://join.example.com",
 		Flows: flow.NewService(db, runner), Queries: sqlstore.NewConsoleQueries(db), Notifier: db,
 		BaseURL: baseURL, Strict: true, Version: "test", PollInterval: 50 * time.Millisecond, LiveThrottle: 10 * time.Millisecond,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	c, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +310,63 @@ func TestLogin_SessionCookieAndCSRF(t *testing.T) {
 	// The session is gone from the database, not only from the browser.
 	if _, _, err := sqlstore.NewSessionService(e.db).AuthenticateSession(context.Background(), session.Value); lianlu.ErrorCode(err) != lianlu.EUNAUTHORIZED {
 		t.Fatalf("session after logout: %v", err)
+	}
+}
+
+// Sign-in attempts are limited per client address and failures per user
+// name; a refused attempt is answered 429 without checking the password,
+// and the limits refill with time.
+func TestLogin_LimitsAttempts(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	e := newEnvWith(t, "", func(cfg *web.Config) {
+		cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		cfg.LoginIPRate, cfg.LoginIPBurst = rate.Every(time.Minute), 6
+		cfg.LoginFailRate, cfg.LoginFailBurst = rate.Every(time.Minute), 3
+	})
+	c := e.client("en")
+	_, page := c.do("GET", "/login", nil)
+	token := csrfOf(t, page)
+	attempt := func(user, pw string) (int, string) {
+		res, body := c.do("POST", "/login", url.Values{"csrf": {token}, "username": {user}, "password": {pw}})
+		if res.StatusCode == http.StatusTooManyRequests && res.Header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+		return res.StatusCode, body
+	}
+	for i := range 3 {
+		if got, _ := attempt("agent", "wrong password!"); got != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, got)
+		}
+	}
+	// Three failures for agent: even the right password is refused,
+	// unchecked, in both languages.
+	got, body := attempt("Agent", password)
+	if got != http.StatusTooManyRequests || !strings.Contains(body, "Too many sign-in attempts") {
+		t.Fatalf("after 3 failures: %d\n%.400s", got, body)
+	}
+	zh := e.client("zh-CN")
+	_, zhPage := zh.do("GET", "/login", nil)
+	if res, body := zh.do("POST", "/login", url.Values{"csrf": {csrfOf(t, zhPage)}, "username": {"agent"}, "password": {password}}); res.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "登录尝试过于频繁") {
+		t.Fatalf("zh-CN after 3 failures: %d\n%.400s", res.StatusCode, body)
+	}
+	// Other accounts are not locked by agent's failures, until the
+	// address has used its six attempts (3 + 2 refused + this one).
+	other := e.client("en")
+	_, otherPage := other.do("GET", "/login", nil)
+	if res, _ := other.do("POST", "/login", url.Values{"csrf": {csrfOf(t, otherPage)}, "username": {"watcher"}, "password": {password}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another user: %d", res.StatusCode)
+	}
+	if got, _ := attempt("watcher", password); got != http.StatusTooManyRequests {
+		t.Fatalf("seventh attempt from one address: %d", got)
+	}
+	// A minute later the address has a token again and agent one failure
+	// more to spend: the right password works.
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if got, body := attempt("agent", password); got != http.StatusSeeOther {
+		t.Fatalf("a minute later: %d\n%.400s", got, body)
 	}
 }
 
