@@ -33,6 +33,8 @@ func timelineKind(typ string) string {
 		return "offer"
 	case strings.HasPrefix(typ, "service_request."):
 		return "service_request"
+	case strings.HasPrefix(typ, "handoff."):
+		return "handoff" // a flow handing her order or work on between departments
 	default:
 		return "member"
 	}

@@ -187,10 +187,6 @@ func (c *Console) handleMember(w http.ResponseWriter, r *http.Request) error {
 	}
 	counts := map[string]int{}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Event.Type, "handoff.") {
-			// A flow handing her order or work on between departments.
-			e.Kind = "handoff"
-		}
 		d.Timeline = append(d.Timeline, timelineRow{TimelineEntry: e, Facts: entryFacts(e, d.SeesPII)})
 		counts[e.Kind]++
 	}
