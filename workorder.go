@@ -64,8 +64,13 @@ type WorkOrder struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	AcceptedAt     *time.Time `json:"accepted_at,omitempty"`
-	ResolvedAt     *time.Time `json:"resolved_at,omitempty"`
+	// ContactedAt is when the customer was first contacted about it.
+	ContactedAt *time.Time `json:"contacted_at,omitempty"`
+	ResolvedAt  *time.Time `json:"resolved_at,omitempty"`
 }
+
+// Contact channels of RecordContact.
+var ContactChannels = []string{"phone", "sms", "email", "chat", "visit", "other"}
 
 // WorkOrderFilter selects work orders.
 type WorkOrderFilter struct {
@@ -93,6 +98,11 @@ type WorkOrderService interface {
 	// ResolveWorkOrder closes it with a resolution code. ECONFLICT when it
 	// is already resolved.
 	ResolveWorkOrder(ctx context.Context, id int64, code, note string) (WorkOrder, error)
+	// RecordContact records that the customer was contacted about it
+	// (channel one of ContactChannels, an optional note): it appends
+	// workorder.contacted, sets ContactedAt the first time and leaves the
+	// status as it is. ECONFLICT when it is resolved.
+	RecordContact(ctx context.Context, id int64, channel, note string) (WorkOrder, error)
 	// ReassignWorkOrder moves it to another department's (or store's)
 	// queue, open again. ECONFLICT when it is resolved.
 	ReassignWorkOrder(ctx context.Context, id int64, department, store, reason string) (WorkOrder, error)

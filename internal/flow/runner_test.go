@@ -142,21 +142,32 @@ func TestRunner_OrderFlow(t *testing.T) {
 			t.Fatalf("work orders %+v", wos)
 		}
 
-		// Accepting and resolving the work order completes its handoff.
+		// Accepting the work order and the first contact with the customer
+		// complete its handoff ("first contact within 2 business hours");
+		// resolving it later changes nothing.
 		e.clock.Set(e.clock.Now().Add(30 * time.Minute))
 		wsvc := sqlstore.NewWorkOrderService(e.db)
 		if _, err := wsvc.AcceptWorkOrder(ctx, wos[0].ID, "agent"); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Set(e.clock.Now().Add(30 * time.Minute))
-		if _, err := wsvc.ResolveWorkOrder(ctx, wos[0].ID, "contacted", ""); err != nil {
-			t.Fatal(err)
+		contacted, err := wsvc.RecordContact(ctx, wos[0].ID, "phone", "delivery date confirmed")
+		if err != nil || contacted.ContactedAt == nil || contacted.Status != "accepted" {
+			t.Fatalf("contact: %+v %v", contacted, err)
 		}
 		e.drain(t)
 		wo = e.handoffs(t, sqlstore.OrderSubject(o.ID))["followup"]
 		if wo.Status != "done" || wo.AcceptedAt == nil || wo.DoneAt == nil || wo.BreachedAt != nil ||
 			*wo.Clocks.PickupSeconds != 1800 || *wo.Clocks.WorkSeconds != 1800 {
-			t.Fatalf("followup after resolve: %+v clocks %+v", wo, wo.Clocks)
+			t.Fatalf("followup after contact: %+v clocks %+v", wo, wo.Clocks)
+		}
+		e.clock.Set(e.clock.Now().Add(3 * time.Hour))
+		if _, err := wsvc.ResolveWorkOrder(ctx, wos[0].ID, "contacted", ""); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		if after := e.handoffs(t, sqlstore.OrderSubject(o.ID))["followup"]; !after.DoneAt.Equal(*wo.DoneAt) || after.BreachedAt != nil {
+			t.Fatalf("followup after resolve: %+v", after)
 		}
 
 		// The same order placed again (same external id) creates nothing.

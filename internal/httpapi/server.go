@@ -188,6 +188,7 @@ func NewServer(cfg Config) *Server {
 		{Method: "GET", Path: "/api/v1/workorders", handler: s.handleGetWorkOrders, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "GET", Path: "/api/v1/workorders/{id}", handler: s.handleGetWorkOrder, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/accept", handler: s.handleAcceptWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
+		{Method: "POST", Path: "/api/v1/workorders/{id}/contact", handler: s.handleContactWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/resolve", handler: s.handleResolveWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/reassign", handler: s.handleReassignWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 

@@ -131,6 +131,27 @@ func (s *Server) handleResolveWorkOrder(w http.ResponseWriter, r *http.Request) 
 	return writeJSON(w, http.StatusOK, wo)
 }
 
+type contactInput struct {
+	Channel string `json:"channel"`
+	Note    string `json:"note"`
+}
+
+func (s *Server) handleContactWorkOrder(w http.ResponseWriter, r *http.Request) error {
+	wo, err := s.workOrderFromPath(r)
+	if err != nil {
+		return err
+	}
+	var in contactInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	wo, err = s.cfg.WorkOrders.RecordContact(r.Context(), wo.ID, in.Channel, in.Note)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, wo)
+}
+
 type reassignInput struct {
 	Department string `json:"department"`
 	Store      string `json:"store"`

@@ -51,11 +51,35 @@ func TestWorkOrdersAPI(t *testing.T) {
 	if r := e.do("POST", path+"accept", service, nil, nil); r.status != 409 {
 		t.Fatalf("accept twice: %d", r.status)
 	}
+	// Contacts with the customer: the first sets contacted_at, the status
+	// stays; each appends workorder.contacted with its channel.
+	if r := e.do("POST", path+"contact", service, js, []byte(`{"channel":"pigeon"}`)); r.status != 400 || r.problem(t).Errors[0].Field != "channel" {
+		t.Fatalf("contact by an unknown channel: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", path+"contact", serviceViewer, js, []byte(`{"channel":"phone"}`)); r.status != 403 {
+		t.Fatalf("viewer records a contact: %d", r.status)
+	}
+	if r := e.do("POST", path+"contact", sales, js, []byte(`{"channel":"phone"}`)); r.status != 404 {
+		t.Fatalf("another department records a contact: %d", r.status)
+	}
+	var first, second lianlu.WorkOrder
+	e.do("POST", path+"contact", service, js, []byte(`{"channel":"phone","note":"no answer"}`)).json(t, &first)
+	e.do("POST", path+"contact", service, js, []byte(`{"channel":"sms","note":"ETA sent"}`)).json(t, &second)
+	if first.ContactedAt == nil || second.ContactedAt == nil || !second.ContactedAt.Equal(*first.ContactedAt) || second.Status != "accepted" {
+		t.Fatalf("contacts: %+v / %+v", first, second)
+	}
+	r = e.do("GET", fmt.Sprintf("/api/v1/events?type=workorder.contacted&subject=workorder/%d", wo.ID), e.admin, nil, nil)
+	if !strings.Contains(string(r.body), `"channel":"phone"`) || !strings.Contains(string(r.body), `"channel":"sms"`) {
+		t.Fatalf("contact events: %s", r.body)
+	}
 	if r := e.do("POST", path+"resolve", service, js, []byte(`{"resolution_code":"contacted","note":"ETA given"}`)); r.status != 200 || !strings.Contains(string(r.body), `"resolution_code":"contacted"`) {
 		t.Fatalf("resolve: %d %s", r.status, r.body)
 	}
 	if r := e.do("POST", path+"reassign", service, js, []byte(`{"department":"sales"}`)); r.status != 409 {
 		t.Fatalf("reassign resolved: %d", r.status)
+	}
+	if r := e.do("POST", path+"contact", service, js, []byte(`{"channel":"phone"}`)); r.status != 409 {
+		t.Fatalf("contact on a resolved work order: %d", r.status)
 	}
 
 	// Reassign moves it to another queue, which then owns it.

@@ -24,7 +24,8 @@ func NewWorkOrderService(db *DB) *WorkOrderService { return &WorkOrderService{db
 var _ lianlu.WorkOrderService = (*WorkOrderService)(nil)
 
 const workOrderColumns = `w.id, w.kind, w.priority, w.status, w.department, l.code, w.assignee, w.title, w.subject, w.ref,
-	w.resolution_code, w.resolution_note, w.created_at, w.updated_at, w.accepted_at, w.resolved_at, w.member_id, w.service_date, w.dispatch, w.flagged`
+	w.resolution_code, w.resolution_note, w.created_at, w.updated_at, w.accepted_at, w.resolved_at, w.member_id, w.service_date, w.dispatch, w.flagged,
+	w.contacted_at`
 
 const workOrderFrom = ` FROM work_orders w LEFT JOIN locations l ON l.id = w.store_id`
 
@@ -34,7 +35,8 @@ func scanWorkOrder(r rowScanner) (lianlu.WorkOrder, error) {
 	var member *int64
 	var dispatch []byte
 	err := r.Scan(&w.ID, &w.Kind, &w.Priority, &w.Status, &w.Department, &store, &assignee, &w.Title, &subject, &ref,
-		&code, &note, sqlTime{&w.CreatedAt}, sqlTime{&w.UpdatedAt}, nullTime{&w.AcceptedAt}, nullTime{&w.ResolvedAt}, &member, &date, &dispatch, &w.Flagged)
+		&code, &note, sqlTime{&w.CreatedAt}, sqlTime{&w.UpdatedAt}, nullTime{&w.AcceptedAt}, nullTime{&w.ResolvedAt}, &member, &date, &dispatch, &w.Flagged,
+		nullTime{&w.ContactedAt})
 	if err != nil {
 		return w, err
 	}
@@ -216,6 +218,13 @@ func collectWorkOrders(rows *sql.Rows) ([]lianlu.WorkOrder, error) {
 // transition changes a work order whose status is one of from, then appends
 // its event.
 func (s *WorkOrderService) transition(ctx context.Context, id int64, from []string, typ string, change func(tx *Tx, w *lianlu.WorkOrder) error) (lianlu.WorkOrder, error) {
+	return s.transitionWith(ctx, id, from, typ, change, nil)
+}
+
+// transitionWith is transition with the event's data made by eventData
+// from the changed work order (nil: the work order itself).
+func (s *WorkOrderService) transitionWith(ctx context.Context, id int64, from []string, typ string, change func(tx *Tx, w *lianlu.WorkOrder) error,
+	eventData func(w lianlu.WorkOrder) any) (lianlu.WorkOrder, error) {
 	var w lianlu.WorkOrder
 	err := s.db.WithTx(ctx, func(tx *Tx) error {
 		var err error
@@ -242,14 +251,18 @@ func (s *WorkOrderService) transition(ctx context.Context, id int64, from []stri
 		// The status guard makes concurrent transitions safe on both
 		// dialects: only one of two racing accepts changes a row.
 		res, err := tx.exec(ctx, `UPDATE work_orders SET status = ?, department = ?, store_id = ?, assignee = ?, resolution_code = ?, resolution_note = ?,
-			updated_at = ?, accepted_at = ?, resolved_at = ? WHERE id = ? AND status = ?`,
+			updated_at = ?, accepted_at = ?, resolved_at = ?, contacted_at = ? WHERE id = ? AND status = ?`,
 			w.Status, w.Department, store, nullString(w.Assignee), nullString(w.ResolutionCode), nullString(w.ResolutionNote),
-			d.timeArg(tx.now), timePtrArg(d, w.AcceptedAt), timePtrArg(d, w.ResolvedAt), id, prev)
+			d.timeArg(tx.now), timePtrArg(d, w.AcceptedAt), timePtrArg(d, w.ResolvedAt), timePtrArg(d, w.ContactedAt), id, prev)
 		if err != nil {
 			return fmt.Errorf("update work order: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return lianlu.Errorf(lianlu.ECONFLICT, "work order %d changed concurrently", id)
+		}
+		if eventData != nil {
+			_, err := appendCommandEvent(ctx, tx, typ, "workorder/"+strconv.FormatInt(w.ID, 10), w.Department, "", eventData(w))
+			return err
 		}
 		return appendWorkOrderEvent(ctx, tx, typ, w)
 	})
@@ -297,6 +310,34 @@ func (s *WorkOrderService) ResolveWorkOrder(ctx context.Context, id int64, code,
 			w.AcceptedAt = &now
 		}
 		return nil
+	})
+}
+
+// RecordContact records a contact with the customer about a work order.
+func (s *WorkOrderService) RecordContact(ctx context.Context, id int64, channel, note string) (lianlu.WorkOrder, error) {
+	var errs []lianlu.FieldError
+	if !slices.Contains(lianlu.ContactChannels, channel) {
+		errs = append(errs, lianlu.FieldError{Field: "channel", Message: "one of " + strings.Join(lianlu.ContactChannels, ", ")})
+	}
+	textField(&errs, "note", note, false, 2000)
+	if len(errs) > 0 {
+		return lianlu.WorkOrder{}, lianlu.Invalid(errs...)
+	}
+	type contact struct {
+		Channel string `json:"channel"`
+		Note    string `json:"note,omitempty"`
+	}
+	return s.transitionWith(ctx, id, []string{lianlu.WorkOrderOpen, lianlu.WorkOrderAccepted}, "workorder.contacted", func(tx *Tx, w *lianlu.WorkOrder) error {
+		if w.ContactedAt == nil {
+			now := tx.now
+			w.ContactedAt = &now
+		}
+		return nil
+	}, func(w lianlu.WorkOrder) any {
+		return struct {
+			lianlu.WorkOrder
+			Contact contact `json:"contact"`
+		}{w, contact{channel, note}}
 	})
 }
 

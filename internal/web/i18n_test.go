@@ -95,6 +95,7 @@ func TestCatalogues_Complete(t *testing.T) {
 		"sources.kind.":       lianlu.SourceKinds,
 		"resolution.":         ResolutionCodes,
 		"queue.done.":         queueDone,
+		"contact.":            lianlu.ContactChannels,
 		"weekday.":            lianlu.Weekdays,
 		"skill.":              {lianlu.SkillInstall, lianlu.SkillRepair, lianlu.SkillFitting},
 		"attempt.":            {lianlu.AttemptPending, lianlu.AttemptAccepted, lianlu.AttemptRejected, lianlu.AttemptTimedOut},

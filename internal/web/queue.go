@@ -36,13 +36,14 @@ type queueData struct {
 	// HandoffMore counts the other handoffs beyond the page's limit.
 	HandoffMore     int64
 	ResolutionCodes []string
+	ContactChannels []string
 	Back            string
 	Done            string
 	DoneID          string
 }
 
 // queueDone are the outcomes of the queue's actions its flash reports.
-var queueDone = []string{"accepted", "resolved", "reassigned", "rejected"}
+var queueDone = []string{"accepted", "contacted", "resolved", "reassigned", "rejected"}
 
 // attemptHandoffs gives each on-site request waiting for its store the
 // handoff of that attempt: its SLA is the store's time to accept.
@@ -70,7 +71,7 @@ func priorityRank(p string) int { return -slices.Index(lianlu.Priorities, p) }
 func (c *Console) handleQueue(w http.ResponseWriter, r *http.Request) error {
 	s := sessionOf(r)
 	q := r.URL.Query()
-	d := queueData{Department: q.Get("department"), Store: q.Get("store"), ResolutionCodes: ResolutionCodes}
+	d := queueData{Department: q.Get("department"), Store: q.Get("store"), ResolutionCodes: ResolutionCodes, ContactChannels: lianlu.ContactChannels}
 	if done := q.Get("done"); slices.Contains(queueDone, done) {
 		if _, err := strconv.ParseInt(q.Get("wo"), 10, 64); err == nil {
 			d.Done, d.DoneID = done, q.Get("wo")

@@ -204,6 +204,7 @@ func (c *Console) routes() {
 		{pattern: "GET /live", handler: c.handleLive},
 		{pattern: "GET /queue", handler: c.handleQueue},
 		{pattern: "POST /workorders/{id}/accept", handler: c.handleAcceptWorkOrder, minRole: lianlu.RoleOperator},
+		{pattern: "POST /workorders/{id}/contact", handler: c.handleContactWorkOrder, minRole: lianlu.RoleOperator},
 		{pattern: "POST /workorders/{id}/resolve", handler: c.handleResolveWorkOrder, minRole: lianlu.RoleOperator},
 		{pattern: "POST /workorders/{id}/reassign", handler: c.handleReassignWorkOrder, minRole: lianlu.RoleOperator},
 		{pattern: "GET /orders", handler: c.handleOrders},

@@ -502,12 +502,23 @@ func TestRoles_ViewerCannotOperate(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "done=accepted") {
 		t.Fatalf("agent accept: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
+	res, _ = agent.do("POST", "/workorders/"+itoa(e.wo.ID)+"/contact", url.Values{"csrf": {csrfOf(t, page)}, "channel": {"phone"}, "note": {"约好送货时间"}})
+	if res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "done=contacted") {
+		t.Fatalf("agent records a contact: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if _, page = agent.do("GET", res.Header.Get("Location"), nil); !strings.Contains(page, "Contact recorded on work order #"+itoa(e.wo.ID)) ||
+		!strings.Contains(page, "customer first contacted") {
+		t.Fatalf("queue after the contact:\n%.3000s", page)
+	}
+	if res, _ := agent.do("POST", "/workorders/"+itoa(e.wo.ID)+"/contact", url.Values{"csrf": {csrfOf(t, page)}, "channel": {"fax"}}); res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("contact by an unknown channel: %d", res.StatusCode)
+	}
 	res, _ = agent.do("POST", "/workorders/"+itoa(e.wo.ID)+"/resolve", url.Values{"csrf": {csrfOf(t, page)}, "resolution_code": {"contacted"}, "note": {"打过电话"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("agent resolve: %d", res.StatusCode)
 	}
 	wo, _ := sqlstore.NewWorkOrderService(e.db).FindWorkOrderByID(context.Background(), e.wo.ID)
-	if wo.Status != lianlu.WorkOrderResolved || wo.Assignee != "agent" || wo.ResolutionNote != "打过电话" {
+	if wo.Status != lianlu.WorkOrderResolved || wo.Assignee != "agent" || wo.ResolutionNote != "打过电话" || wo.ContactedAt == nil {
 		t.Fatalf("after the agent's actions: %+v", wo)
 	}
 	// The events name the console user.

@@ -52,6 +52,18 @@ func (c *Console) handleAcceptWorkOrder(w http.ResponseWriter, r *http.Request) 
 	return nil
 }
 
+func (c *Console) handleContactWorkOrder(w http.ResponseWriter, r *http.Request) error {
+	wo, err := c.workOrderForAction(r)
+	if err != nil {
+		return err
+	}
+	if wo, err = c.cfg.WorkOrders.RecordContact(r.Context(), wo.ID, r.PostForm.Get("channel"), strings.TrimSpace(r.PostForm.Get("note"))); err != nil {
+		return err
+	}
+	afterAction(w, r, "contacted", wo)
+	return nil
+}
+
 func (c *Console) handleResolveWorkOrder(w http.ResponseWriter, r *http.Request) error {
 	wo, err := c.workOrderForAction(r)
 	if err != nil {
