@@ -87,7 +87,7 @@ func checkLivingBrand(t *testing.T, db *sqlstore.DB, sum demo.Summary) {
 	}
 	events := sqlstore.NewEventService(db)
 	for _, typ := range []string{"segment.track", "segment.page", "segment.identify", "order.placed", "fulfillment.shipped", "fulfillment.backordered",
-		"workorder.resolved", "feedback.submitted", "backlog.triaged", "handoff.breached", "inventory.adjusted", "customer.contacted", "order.cancelled"} {
+		"workorder.resolved", "workorder.contacted", "feedback.submitted", "backlog.triaged", "handoff.breached", "inventory.adjusted", "customer.contacted", "order.cancelled"} {
 		es, err := events.FindEvents(ctx, lianlu.EventFilter{Types: []string{typ}, Limit: 1})
 		if err != nil || len(es) == 0 {
 			t.Errorf("no %s event (%v)", typ, err)

@@ -1157,12 +1157,22 @@ func (s *sim) planWork(wo lianlu.WorkOrder) {
 	}
 	agent := Agents[s.rng.IntN(len(Agents))]
 	accept := s.later(wo.Department, s.now, pickup)
-	resolve := s.later(wo.Department, accept, s.between(4*time.Minute, 35*time.Minute))
+	work := s.between(4*time.Minute, 35*time.Minute)
+	resolve := s.later(wo.Department, accept, work)
 	id := wo.ID
 	s.at(accept, func(ctx context.Context) error {
 		_, err := s.svc.workorders.AcceptWorkOrder(as(ctx, agent, wo.Department), id, agent)
 		return err
 	})
+	if wo.Kind == lianlu.WorkOrderOrderFollowup {
+		// The agent calls the customer a quarter of the way into the work:
+		// the follow-up step's "first contact" (no extra random draw, so
+		// a seed's history stays as it was otherwise).
+		s.at(s.later(wo.Department, accept, work/4), func(ctx context.Context) error {
+			_, err := s.svc.workorders.RecordContact(as(ctx, agent, wo.Department), id, "phone", "")
+			return err
+		})
+	}
 	s.at(resolve, func(ctx context.Context) error {
 		_, err := s.svc.workorders.ResolveWorkOrder(as(ctx, agent, wo.Department), id, code, "")
 		return err
