@@ -103,7 +103,14 @@ func browser(t *testing.T, width, height int) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	return ctx
+}
+
+// journey bounds a walk through the console, counted from when the demo
+// has been seeded (which under the race detector on a busy machine can
+// take minutes of its own).
+func journey(t *testing.T, ctx context.Context) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -154,6 +161,7 @@ func login(t *testing.T, ctx context.Context, base, user, password string) {
 func TestConsole_Browser(t *testing.T) {
 	ctx := browser(t, 1280, 900)
 	m := demoMain(t)
+	ctx = journey(t, ctx)
 	base := "http://" + m.Addr()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/login")); err != nil {
@@ -299,6 +307,7 @@ func TestConsole_Browser(t *testing.T) {
 func TestConsole_BrowserPhone(t *testing.T) {
 	ctx := browser(t, 390, 844)
 	m := demoMain(t)
+	ctx = journey(t, ctx)
 	base := "http://" + m.Addr()
 	login(t, ctx, base, adminUsername, readSecret(t, m.Config.AdminPasswordPath()))
 	for _, p := range []struct{ name, path string }{{"phone-overview", "/"}, {"phone-queue", "/queue"}, {"phone-stores", "/stores"},

@@ -202,11 +202,16 @@ func (c *Consumer) ProcessOnce(ctx context.Context) (int, error) { return c.proc
 // processOnce is ProcessOnce; useRing lets it look at the ring of recent
 // heads before reading the log.
 func (c *Consumer) processOnce(ctx context.Context, useRing bool) (int, error) {
-	n, done, err := c.skipIrrelevant(ctx, useRing)
-	if done || err != nil {
-		return n, err
+	var stored, ahead int64 = -1, -1
+	// Without a relevance predicate, a look on the reader pool would only
+	// repeat the batch's own query: the ring is what makes the look cheap.
+	if useRing || c.cfg.Relevant != nil {
+		n, done, err := c.skipIrrelevant(ctx, useRing)
+		if done || err != nil {
+			return n, err
+		}
+		stored, ahead = c.skipped()
 	}
-	stored, ahead := c.skipped()
 	tx, err := c.db.BeginTx(ctx)
 	if err != nil {
 		return 0, err
