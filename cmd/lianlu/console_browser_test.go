@@ -110,7 +110,7 @@ func browser(t *testing.T, width, height int) context.Context {
 // has been seeded (which under the race detector on a busy machine can
 // take minutes of its own).
 func journey(t *testing.T, ctx context.Context) context.Context {
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
