@@ -303,18 +303,7 @@ func TestConsumer_SeesEventsOfOtherHandles(t *testing.T) {
 	for _, d := range dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			opts := sqlstoretest.Options(t, d, sqlstore.Options{PollInterval: 20 * time.Millisecond})
-			open := func() *sqlstore.DB {
-				db, err := sqlstore.Open(context.Background(), opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if _, err := db.Migrate(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				return db
-			}
-			here, there := open(), open()
+			here, there := sqlstoretest.OpenAt(t, opts), sqlstoretest.OpenAt(t, opts)
 			mustCountTable(t, here, "a.x", "b.x")
 			c := sqlstore.NewConsumer(here, sqlstore.ConsumerConfig{Name: "both", BatchSize: 16,
 				Filter: lianlu.EventFilter{TypePrefix: "a."}, Handler: countHandler})

@@ -40,16 +40,7 @@ func forEachDialectClock(t *testing.T, f func(t *testing.T, db *sqlstore.DB, clo
 	for _, d := range dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			clock := &whClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-			opts := sqlstoretest.Options(t, d, sqlstore.Options{Now: clock.Now})
-			db, err := sqlstore.Open(context.Background(), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			f(t, db, clock)
+			f(t, sqlstoretest.MustOpen(t, d, sqlstore.Options{Now: clock.Now}), clock)
 		})
 	}
 }

@@ -170,8 +170,12 @@ func CreateWorkOrderTx(ctx context.Context, tx *Tx, w lianlu.WorkOrder) (lianlu.
 // department. Its subject is the work order; the object it is about is in
 // data.subject.
 func appendWorkOrderEvent(ctx context.Context, tx *Tx, typ string, w lianlu.WorkOrder) error {
-	id := strconv.FormatInt(w.ID, 10)
-	_, err := appendCommandEvent(ctx, tx, typ, "workorder/"+id, w.Department, "", w)
+	return appendWorkOrderEventData(ctx, tx, typ, w, w)
+}
+
+// appendWorkOrderEventData appends a workorder.* event about w with data.
+func appendWorkOrderEventData(ctx context.Context, tx *Tx, typ string, w lianlu.WorkOrder, data any) error {
+	_, err := appendCommandEvent(ctx, tx, typ, "workorder/"+strconv.FormatInt(w.ID, 10), w.Department, "", data)
 	return err
 }
 
@@ -261,8 +265,7 @@ func (s *WorkOrderService) transitionWith(ctx context.Context, id int64, from []
 			return lianlu.Errorf(lianlu.ECONFLICT, "work order %d changed concurrently", id)
 		}
 		if eventData != nil {
-			_, err := appendCommandEvent(ctx, tx, typ, "workorder/"+strconv.FormatInt(w.ID, 10), w.Department, "", eventData(w))
-			return err
+			return appendWorkOrderEventData(ctx, tx, typ, w, eventData(w))
 		}
 		return appendWorkOrderEvent(ctx, tx, typ, w)
 	})

@@ -67,15 +67,7 @@ func (st store) open(t *testing.T, now func() time.Time) *sqlstore.DB {
 	opts := st.opts
 	opts.Now = now
 	opts.PollInterval = 20 * time.Millisecond
-	db, err := sqlstore.Open(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return sqlstoretest.OpenAt(t, opts)
 }
 
 func adminCtx(t *testing.T) context.Context {

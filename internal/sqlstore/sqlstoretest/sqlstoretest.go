@@ -79,13 +79,20 @@ func Options(tb testing.TB, dialect string, opts sqlstore.Options) sqlstore.Opti
 // cleanup.
 func MustOpen(tb testing.TB, dialect string, opts sqlstore.Options) *sqlstore.DB {
 	tb.Helper()
-	db, err := sqlstore.Open(context.Background(), Options(tb, dialect, opts))
+	return OpenAt(tb, Options(tb, dialect, opts))
+}
+
+// OpenAt opens and migrates the database opts names (a location from
+// Options, opened again as another process would), closed at cleanup.
+func OpenAt(tb testing.TB, opts sqlstore.Options) *sqlstore.DB {
+	tb.Helper()
+	db, err := sqlstore.Open(context.Background(), opts)
 	if err != nil {
-		tb.Fatalf("open %s: %v", dialect, err)
+		tb.Fatalf("open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(context.Background()); err != nil {
-		tb.Fatalf("migrate %s: %v", dialect, err)
+		tb.Fatalf("migrate: %v", err)
 	}
 	return db
 }
