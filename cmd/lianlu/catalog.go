@@ -47,14 +47,11 @@ func runCatalog(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer f.Close()
-	db, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	db, err := openMigrated(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "cli:" + osUser(), Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
 	sum, err := importCatalogCSV(ctx, catalogImporter{sqlstore.NewCatalogService(db), sqlstore.NewStoreService(db)}, kind, f, stderr)
 	if err != nil {

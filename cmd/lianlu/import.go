@@ -120,14 +120,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if cpPath == "" {
 		cpPath = path + ".lianlu-import"
 	}
-	db, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	db, err := openMigrated(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	src, err := sqlstore.NewSourceService(db).FindSourceByID(ctx, sourceID)
 	if err != nil {
 		return fmt.Errorf("--source %d: %s", sourceID, describe(err))

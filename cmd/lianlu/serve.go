@@ -384,6 +384,20 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*sqlst
 	return openDBClock(ctx, cfg, logger, nil)
 }
 
+// openMigrated opens the database for a CLI command, logging to stderr,
+// and applies pending migrations.
+func openMigrated(ctx context.Context, cfg config.Config, stderr io.Writer) (*sqlstore.DB, error) {
+	db, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // openDBClock opens the database with a clock (nil: the real one).
 func openDBClock(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*sqlstore.DB, error) {
 	return sqlstore.Open(ctx, sqlstore.Options{

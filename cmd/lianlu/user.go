@@ -63,14 +63,11 @@ func runUser(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 	}
-	db, err := openDB(ctx, cfg, newLogger(cfg, stderr))
+	db, err := openMigrated(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	access := sqlstore.NewAccessService(db)
 	sessions := sqlstore.NewSessionService(db)
 	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "cli:" + osUser(), Role: lianlu.RoleAdmin, Department: lianlu.DeptAdmin})
