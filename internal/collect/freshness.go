@@ -28,7 +28,7 @@ const (
 	lagGrowth  = 1.2
 )
 
-// lagBounds are the buckets' upper bounds; the last is about 15 days.
+// lagBounds are the buckets' upper bounds; the last is about four months (132 days).
 var lagBounds = func() [lagBuckets]time.Duration {
 	var b [lagBuckets]time.Duration
 	f := float64(lagBase)
@@ -42,6 +42,11 @@ var lagBounds = func() [lagBuckets]time.Duration {
 func lagBucket(lag time.Duration) int {
 	if lag <= lagBase {
 		return 0
+	}
+	if lag > lagBounds[lagBuckets-1] {
+		// Beyond the last bound (about four months): the last bucket. The
+		// index computed below would lie past the table.
+		return lagBuckets - 1
 	}
 	i := int(math.Ceil(math.Log(float64(lag)/float64(lagBase)) / math.Log(lagGrowth)))
 	for i > 0 && lagBounds[i-1] >= lag { // guard against rounding

@@ -73,3 +73,18 @@ lianlu_source_window_events{source="segment:1"} 100
 		t.Fatalf("reused slot: %+v", s)
 	}
 }
+
+// TestFreshness_OldEventsDoNotPanic: a collector message months or years
+// old (an SDK's offline queue, an import of history) lands in the last
+// lag bucket; it used to index past the bucket table and crash the
+// appender's goroutine, and with it the server.
+func TestFreshness_OldEventsDoNotPanic(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f := collect.NewFreshness("segment:", func() time.Time { return now })
+	for _, lag := range []time.Duration{200 * 24 * time.Hour, 26 * 365 * 24 * time.Hour, 1<<63 - 1} {
+		f.Observe([]lianlu.AppendResult{{Event: lianlu.Event{Source: "segment:1", RecordedAt: now, Time: now.Add(-lag)}}})
+	}
+	if s := f.Source("segment:1"); s.WindowEvents != 3 || s.LagP50 <= 24*time.Hour {
+		t.Fatalf("old events: %+v", s)
+	}
+}
