@@ -2,6 +2,7 @@ package lianlu
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -15,6 +16,27 @@ const (
 
 // WorkOrderKinds lists the kinds.
 var WorkOrderKinds = []string{WorkOrderOrderFollowup, WorkOrderAfterSales, WorkOrderOnSite, WorkOrderFeedbackFollowup}
+
+// DefaultWorkOrderQueue is the queue of a work order created without one.
+const DefaultWorkOrderQueue = DeptService
+
+// workOrderSenders maps the queues that take customer work from other
+// departments to those departments: service's and the stores', from the
+// departments that deal with customers (sales, service, stores). Flows and
+// dispatch create work by their own rules; these are the API's.
+var workOrderSenders = map[string][]string{
+	DeptService: {DeptSales, DeptStores},
+	DeptStores:  {DeptService, DeptSales},
+}
+
+// MayCreateWorkOrder reports whether a non-admin of department dept may
+// create a work order in queue: in its own queue always; in service's or
+// the stores' when it deals with customers. Marketing, product and supply
+// chain put no work in other departments' queues: their requests to
+// service go through flows, whose handoffs the KPIs measure.
+func MayCreateWorkOrder(dept, queue string) bool {
+	return dept == queue || slices.Contains(workOrderSenders[queue], dept)
+}
 
 // Priorities.
 const (

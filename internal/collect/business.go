@@ -17,12 +17,14 @@ import (
 
 // The standard business event types that other systems send through
 // POST /api/v1/events (see docs/events.md). Their data is validated
-// against the embedded schemas and mapped to Lianlu's commands.
+// against the embedded schemas and mapped to Lianlu's commands; the root
+// package declares them with the departments that send them, for the
+// intake and the consumers of the log alike.
 const (
-	TypeShopOrder         = "shop.order.created"
-	TypePOSSale           = "pos.sale.completed"
-	TypeInventorySnapshot = "wms.inventory.snapshot"
-	TypeSurvey            = "service.survey.submitted"
+	TypeShopOrder         = lianlu.TypeShopOrder
+	TypePOSSale           = lianlu.TypePOSSale
+	TypeInventorySnapshot = lianlu.TypeInventorySnapshot
+	TypeSurvey            = lianlu.TypeSurvey
 )
 
 // schemaFS holds the data schemas, one file per type plus shared
@@ -31,14 +33,8 @@ const (
 //go:embed schemas/*.json
 var schemaFS embed.FS
 
-// businessTypes maps each type to the departments whose tokens may send
-// it (an admin may send any).
-var businessTypes = map[string][]string{
-	TypeShopOrder:         {lianlu.DeptSales},
-	TypePOSSale:           {lianlu.DeptStores, lianlu.DeptSales},
-	TypeInventorySnapshot: {lianlu.DeptSupplyChain, lianlu.DeptStores},
-	TypeSurvey:            {lianlu.DeptService, lianlu.DeptSales, lianlu.DeptStores},
-}
+// businessTypes lists the types that have a schema.
+var businessTypes = []string{TypeShopOrder, TypePOSSale, TypeInventorySnapshot, TypeSurvey}
 
 // schemaBase is the base of the schemas' $id; nothing is fetched from it.
 const schemaBase = "https://lianlu.invalid/schemas/"
@@ -64,21 +60,18 @@ var businessSchemas = func() map[string]*jsonschema.Schema {
 		}
 	}
 	out := map[string]*jsonschema.Schema{}
-	for t := range businessTypes {
+	for _, t := range businessTypes {
 		out[t] = c.MustCompile(schemaBase + t + ".json")
 	}
 	return out
 }()
 
 // IsBusinessType reports whether t is one of the standard business types.
-func IsBusinessType(t string) bool {
-	_, ok := businessTypes[t]
-	return ok
-}
+func IsBusinessType(t string) bool { return lianlu.IsBusinessType(t) }
 
 // BusinessDepartments returns the departments that may send type t, nil
 // for a type that is not a business type.
-func BusinessDepartments(t string) []string { return businessTypes[t] }
+func BusinessDepartments(t string) []string { return lianlu.BusinessEventDepartments(t) }
 
 // BusinessSchema returns the JSON Schema of type t's data, nil for other
 // types.

@@ -10,8 +10,11 @@ import (
 	"github.com/lianlu/lianlu"
 )
 
-// CommandSource is the source of events that Lianlu's own commands append.
-const CommandSource = "lianlu"
+// CommandSource is the source of events that Lianlu's own commands append
+// (lianlu.CommandSource): no outside caller can write it, so the ids the
+// commands choose for their events, predictable as many are
+// ("order/391/placed"), cannot be taken before them.
+const CommandSource = lianlu.CommandSource
 
 // appendCommandEvent appends one event describing a command's effect in the
 // command's transaction. Its id is random unless idKey is given, in which
