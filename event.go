@@ -25,8 +25,15 @@ type Event struct {
 	// RecordedAt is when Lianlu stored the event.
 	RecordedAt time.Time `json:"recorded_at"`
 	// Department owns the event; non-admin readers see only their own.
-	Department    string `json:"department"`
-	Actor         string `json:"actor,omitempty"`
+	Department string `json:"department"`
+	// Actor is who made the event happen, always in the server's words:
+	// the credential of the caller (a token, a user, a collector source)
+	// or the Lianlu component that acted ("flow:order_placed").
+	Actor string `json:"actor,omitempty"`
+	// ClaimedActor is the actor an outside event named itself (the
+	// CloudEvents actor extension), kept for reference and never trusted:
+	// "user:admin" from a marketing token stays a claim.
+	ClaimedActor  string `json:"claimed_actor,omitempty"`
 	CorrelationID string `json:"correlation_id,omitempty"`
 	CausationID   string `json:"causation_id,omitempty"`
 	// DataSchema is an optional URI of the schema Data follows.

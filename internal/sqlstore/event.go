@@ -70,6 +70,7 @@ func ValidateEvent(e *lianlu.Event, prefix string) []lianlu.FieldError {
 	text("subject", e.Subject, false, lianlu.MaxEventSubjectLen)
 	text("department", e.Department, true, lianlu.MaxEventAttrLen)
 	text("actor", e.Actor, false, lianlu.MaxEventAttrLen)
+	text("claimed_actor", e.ClaimedActor, false, lianlu.MaxEventAttrLen)
 	text("correlation_id", e.CorrelationID, false, lianlu.MaxEventAttrLen)
 	text("causation_id", e.CausationID, false, lianlu.MaxEventAttrLen)
 	text("dataschema", e.DataSchema, false, lianlu.MaxEventSourceLen)
@@ -153,8 +154,7 @@ func appendValidated(ctx context.Context, tx *Tx, events []lianlu.Event) ([]lian
 		tx.recordAppended(results)
 		return results, nil
 	}
-	const cols = 12
-	chunk := min(500, tx.db.dialect.maxParams()/cols)
+	chunk := min(500, tx.db.dialect.maxParams()/insertEventColumnCount)
 	for start := 0; start < len(results); start += chunk {
 		end := min(start+chunk, len(results))
 		if err := insertEvents(ctx, tx, results[start:end]); err != nil {
@@ -183,10 +183,16 @@ type eventKey struct{ source, id string }
 func eventArgs(d dialect, e lianlu.Event) []any {
 	return []any{e.ID, e.Source, e.Type, nullString(e.Subject), d.timeArg(e.Time), d.timeArg(e.RecordedAt),
 		e.Department, nullString(e.Actor), nullString(e.CorrelationID), nullString(e.CausationID),
-		nullString(e.DataSchema), jsonArg(e.Data)}
+		nullString(e.DataSchema), jsonArg(e.Data), nullString(e.ClaimedActor)}
 }
 
-const insertEventColumns = `id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data`
+const insertEventColumns = `id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data, claimed_actor`
+
+// insertEventColumnCount is the number of insertEventColumns.
+const insertEventColumnCount = 13
+
+// insertEventRow is the VALUES row of one event.
+var insertEventRow = "(" + strings.TrimSuffix(strings.Repeat("?, ", insertEventColumnCount), ", ") + ")"
 
 // insertEvents inserts one chunk with a multi-row INSERT … ON CONFLICT DO
 // NOTHING RETURNING; the keys not returned were duplicates, whose stored
@@ -195,12 +201,12 @@ func insertEvents(ctx context.Context, tx *Tx, rs []lianlu.AppendResult) error {
 	d := tx.db.dialect
 	var b strings.Builder
 	b.WriteString(`INSERT INTO events (` + insertEventColumns + `) VALUES `)
-	args := make([]any, 0, len(rs)*12)
+	args := make([]any, 0, len(rs)*insertEventColumnCount)
 	for i, r := range rs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString(insertEventRow)
 		args = append(args, eventArgs(d, r.Event)...)
 	}
 	b.WriteString(` ON CONFLICT (source, id) DO NOTHING RETURNING seq, source, id`)
@@ -266,20 +272,21 @@ func mapInsertError(err error) error {
 	return err
 }
 
-const eventColumns = `seq, id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data`
+const eventColumns = `seq, id, source, type, subject, time, recorded_at, department, actor, correlation_id, causation_id, dataschema, data, claimed_actor`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanEvent(r rowScanner) (lianlu.Event, error) {
 	var e lianlu.Event
-	var subject, actor, corr, cause, schema *string
+	var subject, actor, corr, cause, schema, claimed *string
 	var data []byte
 	err := r.Scan(&e.Seq, &e.ID, &e.Source, &e.Type, &subject, sqlTime{&e.Time}, sqlTime{&e.RecordedAt},
-		&e.Department, &actor, &corr, &cause, &schema, &data)
+		&e.Department, &actor, &corr, &cause, &schema, &data, &claimed)
 	if err != nil {
 		return e, err
 	}
 	e.Subject, e.Actor, e.CorrelationID, e.CausationID, e.DataSchema = deref(subject), deref(actor), deref(corr), deref(cause), deref(schema)
+	e.ClaimedActor = deref(claimed)
 	if data != nil {
 		e.Data = json.RawMessage(data)
 	}

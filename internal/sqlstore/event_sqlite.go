@@ -14,7 +14,7 @@ import (
 // constraint is a duplicate, of an earlier event or of one earlier in this
 // batch, and is read back in the same transaction.
 func insertEventsSQLite(ctx context.Context, tx *Tx, rs []lianlu.AppendResult) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (`+insertEventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, id) DO NOTHING`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events (`+insertEventColumns+`) VALUES `+insertEventRow+` ON CONFLICT (source, id) DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("prepare insert events: %w", err)
 	}
