@@ -190,7 +190,8 @@ var segmentManaged = map[string]bool{
 // message is invalid returns no events and no error.
 //
 // Errors: ETOOLARGE when the body exceeds lim.MaxRequestBytes; EINVALID
-// when the call is unknown, the body is not a UTF-8 JSON object, writeKey
+// when the call is unknown, the body is not a UTF-8 JSON object or nests
+// deeper than MaxJSONDepth (the field names where), writeKey
 // is not a string, a batch's "batch" is missing, empty, not an array or
 // longer than lim.MaxBatchMessages, a batch's top-level context,
 // integrations or sentAt is wrong, or, for a single call, the message is
@@ -225,7 +226,10 @@ var segmentManaged = map[string]bool{
 //     both are known (correcting the client's clock skew), else
 //     originalTimestamp, else receivedAt; a timestamp more than
 //     lim.FutureTolerance after receivedAt is clamped to receivedAt and the
-//     message gets "lianlu": {"clamped_future_timestamp": true}.
+//     message gets "lianlu": {"clamped_future_timestamp": true}; one
+//     before lianlu.MinEventTime or more than lianlu.MaxEventTimeAhead
+//     after receivedAt is refused (field "timestamp"): a clock that wrong
+//     says nothing of when the fact happened.
 //
 // Timestamps are RFC 3339 strings, with or without fractional seconds, in
 // any offset; an empty or null one counts as absent.
@@ -287,6 +291,11 @@ func DecodeSegment(req SegmentRequest, lim SegmentLimits, newID func() string) (
 	}
 	if wkErr != nil {
 		return res, wkErr
+	}
+	// Splitting above does not recurse; decoding the messages' members
+	// below may, and ordinary readers of the log would choke on them.
+	if err := CheckJSONDepth(req.Body, MaxJSONDepth, ""); err != nil {
+		return res, err
 	}
 
 	receivedAt := req.ReceivedAt.UTC()
@@ -577,14 +586,15 @@ func (d *segmentDecoder) message(call string, members []segMember, shared *segme
 	case originalJSON != nil:
 		at = original
 	}
+	if problem := lianlu.EventTimeProblem(at, receivedAt); problem != "" {
+		// Beyond a clock that is merely fast: not a time the fact had.
+		return lianlu.Event{}, messageID, []lianlu.FieldError{{Field: "timestamp", Message: problem}}
+	}
 	clamped := false
 	if at.After(receivedAt.Add(d.lim.FutureTolerance)) {
 		at, clamped = receivedAt, true
 	}
 	at = at.UTC()
-	if at.Year() < 1 || at.Year() > 9999 {
-		return lianlu.Event{}, messageID, []lianlu.FieldError{{Field: "timestamp", Message: "out of range"}}
-	}
 
 	// The message as sent, with the batch's objects merged in and the
 	// managed fields left for the end.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,8 +10,10 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/collect"
 )
 
 // statusOf maps error codes to HTTP statuses: the one table from error to
@@ -103,12 +106,24 @@ type List[T any] struct {
 }
 
 // decodeJSON reads a JSON object body strictly into v: JSON content type,
-// unknown fields rejected, one value only.
+// UTF-8 (refused otherwise, as the event intake does, rather than replaced),
+// nested at most collect.MaxJSONDepth levels, unknown fields rejected, one
+// value only.
 func decodeJSON(r *http.Request, v any) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json") {
 		return lianlu.Errorf(lianlu.EUNSUPPORTED, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // the body limit (writeError maps it) or a broken connection
+	}
+	if !utf8.Valid(body) {
+		return lianlu.Invalid(lianlu.FieldError{Field: "body", Message: "malformed JSON: not valid UTF-8"})
+	}
+	if err := collect.CheckJSONDepth(body, collect.MaxJSONDepth, ""); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
