@@ -522,7 +522,7 @@ func (im *importer) cloudEvents(ctx context.Context, rows []eventRow, t *tally) 
 	for _, r := range rows {
 		es, err := collect.DecodeCloudEvents(header, r.data, collect.CloudEventsOptions{})
 		if err == nil {
-			err = httpapi.CheckIntake(es, im.principal)
+			err = httpapi.CheckIntake(es, im.principal, time.Now())
 		}
 		if err != nil {
 			t.reject(r.line, reasonOf(err))

@@ -180,6 +180,41 @@ func TestImport_NDJSON(t *testing.T) {
 	}
 }
 
+// The import is a door from outside like POST /api/v1/events: Lianlu's
+// own source and the command and collector namespaces are refused, event
+// times out of the window and JSON nested too deep too, and the actor is
+// the importer's whatever the row says.
+func TestImport_RefusesForgedEvents(t *testing.T) {
+	e := newImportEnv(t, "sqlite")
+	path := filepath.Join(t.TempDir(), "forged.ndjson")
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	writeLines(t, path,
+		`{"specversion":"1.0","id":"order/1/placed","source":"lianlu","type":"crm.note"}`,
+		`{"specversion":"1.0","id":"f-2","source":"shop","type":"order.placed","subject":"order/1"}`,
+		`{"specversion":"1.0","id":"f-3","source":"crm","type":"segment.identify","data":{"userId":"u1"}}`,
+		`{"specversion":"1.0","id":"f-4","source":"crm","type":"crm.note","time":"9999-01-01T00:00:00Z"}`,
+		`{"specversion":"1.0","id":"f-5","source":"crm","type":"crm.note","data":`+deep+`}`,
+		`{"type":"track","messageId":"m-1","userId":"u1","event":"Viewed","timestamp":"1999-01-01T00:00:00Z"}`,
+		`{"specversion":"1.0","id":"ok-1","source":"crm","type":"crm.note","actor":"user:admin"}`,
+	)
+	out, _, err := e.run(context.Background(), path)
+	if err == nil {
+		t.Fatalf("import of forged rows succeeded:\n%s", out)
+	}
+	for _, want := range []string{"7 rows: 1 accepted, 0 duplicates, 6 rejected", "line 1: source: source-reserved", "line 2: type: type-reserved",
+		"line 3: type: collector-reserved", "line 4: time: ", "line 5: data.a.a", "line 6: timestamp: before 2000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	e.withDB(t, func(db *sqlstore.DB) {
+		es, _ := sqlstore.NewEventService(db).FindEvents(context.Background(), lianlu.EventFilter{})
+		if len(es) != 1 || es[0].ID != "ok-1" || !strings.HasPrefix(es[0].Actor, "import:") || es[0].ClaimedActor != "user:admin" {
+			t.Fatalf("stored %+v", es)
+		}
+	})
+}
+
 // CSV rows become Segment messages by the column mapping.
 func TestImport_CSV(t *testing.T) {
 	e := newImportEnv(t, "sqlite")

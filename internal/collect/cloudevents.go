@@ -61,10 +61,15 @@ const unsupportedModeHint = "use application/cloudevents+json, application/cloud
 //
 // The events carry the attributes as sent: Seq, RecordedAt and, when
 // absent, Time and Department are left zero for the caller to fill. The
-// extensions department, actor, correlationid and causationid map to the
-// Event fields of the same meaning; other extension attributes (including
-// seq and recordedat, which NewCloudEvent writes) are checked for their type
-// and then ignored.
+// extensions department, correlationid and causationid map to the Event
+// fields of the same meaning; the actor extension is only what the sender
+// claims and maps to ClaimedActor (the caller sets Actor from the
+// credential). Other extension attributes (including seq, recordedat and
+// claimedactor, which NewCloudEvent writes) are checked for their type and
+// then ignored.
+//
+// Bodies nested deeper than MaxJSONDepth are refused (EINVALID naming
+// where), before any JSON decoder reads them.
 func DecodeCloudEvents(header http.Header, body []byte, opts CloudEventsOptions) ([]lianlu.Event, error) {
 	maxEvents := opts.MaxEvents
 	if maxEvents <= 0 {
@@ -92,6 +97,9 @@ func DecodeCloudEvents(header http.Header, body []byte, opts CloudEventsOptions)
 		if !utf8.Valid(body) {
 			return nil, notUTF8("body")
 		}
+		if err := CheckJSONDepth(body, MaxJSONDepth, ""); err != nil {
+			return nil, err
+		}
 		return decodeStructured(body)
 	case mediaType == CloudEventsBatchJSONType:
 		if err := checkCharset(contentType, params); err != nil {
@@ -99,6 +107,9 @@ func DecodeCloudEvents(header http.Header, body []byte, opts CloudEventsOptions)
 		}
 		if !utf8.Valid(body) {
 			return nil, notUTF8("body")
+		}
+		if err := CheckJSONDepth(body, MaxJSONDepth, ""); err != nil {
+			return nil, err
 		}
 		return decodeBatch(body, maxEvents)
 	case strings.HasPrefix(mediaType, "application/cloudevents"):
@@ -257,6 +268,8 @@ func decodeBinary(header http.Header, contentType, mediaType string, params map[
 		var buf bytes.Buffer
 		if !utf8.Valid(body) {
 			fe.add("data", "malformed JSON: not valid UTF-8")
+		} else if err := CheckJSONDepth(body, MaxJSONDepth, "data"); err != nil {
+			fe.list = append(fe.list, lianlu.ErrorFields(err)...)
 		} else if err := json.Compact(&buf, body); err != nil {
 			fe.add("data", "malformed JSON")
 		} else {
@@ -590,7 +603,7 @@ func eventFromAttributes(attrs map[string]attribute, fe *fieldErrors) lianlu.Eve
 	}
 	// Extensions have no non-empty rule; an empty one is as good as absent.
 	e.Department = str("department", false)
-	e.Actor = str("actor", false)
+	e.ClaimedActor = str("actor", false)
 	e.CorrelationID = str("correlationid", false)
 	e.CausationID = str("causationid", false)
 
@@ -674,11 +687,14 @@ type CloudEvent struct {
 	// Seq is the event's position on Lianlu's log.
 	Seq int64 `json:"seq,omitzero"`
 	// RecordedAt is when Lianlu stored the event.
-	RecordedAt    time.Time `json:"recordedat,omitzero"`
-	Department    string    `json:"department,omitempty"`
-	Actor         string    `json:"actor,omitempty"`
-	CorrelationID string    `json:"correlationid,omitempty"`
-	CausationID   string    `json:"causationid,omitempty"`
+	RecordedAt time.Time `json:"recordedat,omitzero"`
+	Department string    `json:"department,omitempty"`
+	// Actor is who acted, in the words of the Lianlu that stored the event.
+	Actor string `json:"actor,omitempty"`
+	// ClaimedActor is the actor the event's sender named itself.
+	ClaimedActor  string `json:"claimedactor,omitempty"`
+	CorrelationID string `json:"correlationid,omitempty"`
+	CausationID   string `json:"causationid,omitempty"`
 }
 
 // NewCloudEvent returns e as a structured CloudEvent: specversion 1.0, times
@@ -696,6 +712,7 @@ func NewCloudEvent(e lianlu.Event) CloudEvent {
 		Seq:           e.Seq,
 		Department:    e.Department,
 		Actor:         e.Actor,
+		ClaimedActor:  e.ClaimedActor,
 		CorrelationID: e.CorrelationID,
 		CausationID:   e.CausationID,
 	}

@@ -140,8 +140,10 @@ func (e *env) count() int {
 
 const structured = "application/cloudevents+json"
 
+// ce is an outside system's event of its own type (Lianlu's own, such as
+// order.placed, are refused from outside: see trust_test.go).
 func ce(id string, extra string) []byte {
-	return []byte(`{"specversion":"1.0","id":"` + id + `","source":"shop","type":"order.placed","subject":"order/` + id + `"` + extra + `,"data":{"total":"99.00"}}`)
+	return []byte(`{"specversion":"1.0","id":"` + id + `","source":"shop","type":"shop.payment.captured","subject":"payment/` + id + `"` + extra + `,"data":{"total":"99.00"}}`)
 }
 
 type appended struct {
@@ -182,7 +184,7 @@ func TestPostEvents_Modes(t *testing.T) {
 
 	r = e.do("POST", "/api/v1/events", sales, map[string]string{
 		"Content-Type": "application/json", "ce-specversion": "1.0", "ce-id": "4", "ce-source": "pos",
-		"ce-type": "store.sale", "ce-subject": "sale%2F4", "ce-time": "2026-11-20T10:00:00+08:00",
+		"ce-type": "pos.receipt.printed", "ce-subject": "sale%2F4", "ce-time": "2026-11-20T10:00:00+08:00",
 	}, []byte(`{"amount":"10.00"}`))
 	if r.status != 201 {
 		t.Fatalf("binary: %d %s", r.status, r.body)
@@ -192,7 +194,7 @@ func TestPostEvents_Modes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Subject != "sale/4" || got.Department != "sales" || got.Type != "store.sale" || got.Actor != "token:sales operator" ||
+	if got.Subject != "sale/4" || got.Department != "sales" || got.Type != "pos.receipt.printed" || got.Actor != "token:sales operator" ||
 		!got.Time.Equal(time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC)) || string(got.Data) != `{"amount":"10.00"}` {
 		t.Fatalf("stored binary event %+v (data %s)", got, got.Data)
 	}
@@ -340,7 +342,7 @@ func TestStream_LiveAndResumable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	open := func(lastID string) (*bufio.Reader, func()) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/stream?type=order.placed", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/stream?type=shop.payment.captured", nil)
 		req.Header.Set("Authorization", "Bearer "+e.admin)
 		if lastID != "" {
 			req.Header.Set("Last-Event-ID", lastID)
@@ -378,12 +380,12 @@ func TestStream_LiveAndResumable(t *testing.T) {
 			t.Fatalf("post: %d %s", r.status, r.body)
 		}
 	}
-	post("a", "order.placed")
-	post("b", "order.cancelled") // filtered out
-	post("c", "order.placed")
+	post("a", "shop.payment.captured")
+	post("b", "shop.payment.refunded") // filtered out
+	post("c", "shop.payment.captured")
 	id1, typ := next(br)
 	id2, _ := next(br)
-	if typ != "order.placed" || id1 == "" || id2 <= id1 {
+	if typ != "shop.payment.captured" || id1 == "" || id2 <= id1 {
 		t.Fatalf("stream gave %s %s %s", id1, typ, id2)
 	}
 	closeStream()
@@ -393,7 +395,7 @@ func TestStream_LiveAndResumable(t *testing.T) {
 	if got, _ := next(br); got != id2 {
 		t.Fatalf("resumed at %s, want %s", got, id2)
 	}
-	post("d", "order.placed")
+	post("d", "shop.payment.captured")
 	if got, _ := next(br); got <= id2 {
 		t.Fatalf("live event after resume: %s", got)
 	}

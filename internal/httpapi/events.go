@@ -19,7 +19,10 @@ import (
 
 // appendedItem reports one event of a POST /api/v1/events.
 type appendedItem struct {
-	Seq       int64  `json:"seq"`
+	// Seq is the stored event's position; absent for a duplicate of an
+	// event the caller's department may not read, of which the answer
+	// tells nothing.
+	Seq       int64  `json:"seq,omitempty"`
 	ID        string `json:"id"`
 	Source    string `json:"source"`
 	Duplicate bool   `json:"duplicate"`
@@ -47,7 +50,7 @@ func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := CheckIntake(events, p); err != nil {
+	if err := CheckIntake(events, p, s.now()); err != nil {
 		return err
 	}
 	results, err := s.ingest(r.Context(), events)
@@ -57,7 +60,12 @@ func (s *Server) handlePostEvents(w http.ResponseWriter, r *http.Request) error 
 	items := make([]appendedItem, len(results))
 	status := http.StatusOK
 	for i, res := range results {
-		items[i] = appendedItem{Seq: res.Event.Seq, ID: res.Event.ID, Source: res.Event.Source, Duplicate: res.Duplicate, Effects: res.Effects}
+		items[i] = appendedItem{Seq: res.Event.Seq, ID: events[i].ID, Source: events[i].Source, Duplicate: res.Duplicate, Effects: res.Effects}
+		if res.Duplicate && !p.IsAdmin() && res.Event.Department != p.Department {
+			// Another department's event holds the id: say no more than
+			// that it is taken.
+			items[i].Seq, items[i].Effects = 0, nil
+		}
 		if !res.Duplicate {
 			status = http.StatusCreated
 		}
@@ -88,13 +96,29 @@ func (s *Server) ingest(ctx context.Context, events []lianlu.Event) ([]sqlstore.
 	return out, nil
 }
 
-// CheckIntake fills each event's department and actor from the caller,
-// checks that a non-admin sends only its own department's events (and
-// business events only of the departments that own them, EFORBIDDEN), and
-// validates business events' data against their schemas (EINVALID naming
-// the field below "data"). POST /api/v1/events and `lianlu import` share
-// it, so that both paths apply the same rules.
-func CheckIntake(events []lianlu.Event, p lianlu.Principal) error {
+// CheckIntake applies the intake's rules to events sent from outside
+// Lianlu, in place, for POST /api/v1/events and `lianlu import` alike:
+//
+//   - the trust boundary of the log (lianlu.OutsideEventViolation): no
+//     event with Lianlu's own source, the collector's, or a type in their
+//     namespaces, whoever the caller is, admin included (EFORBIDDEN naming
+//     "source" or "type" and the rule);
+//   - departments: a non-admin sends only its own department's events
+//     (EFORBIDDEN naming "department"); a standard business event only of
+//     a department whose fact it is, admin included (EFORBIDDEN naming
+//     "type"); an admin's business event without a department is left
+//     without one for the mapping to give it the owner's (see
+//     sqlstore.IngestTx); other events without one get the caller's;
+//   - the actor is the caller's (p.Actor()); what the event said is kept
+//     as ClaimedActor;
+//   - the event time, when given, is within the window around now
+//     (lianlu.EventTimeProblem; EINVALID naming "time");
+//   - business events' data matches their schemas (EINVALID naming the
+//     field below "data").
+//
+// In a batch, fields are prefixed with the event's index ("[3].type").
+// Forbidden events are reported before invalid ones.
+func CheckIntake(events []lianlu.Event, p lianlu.Principal, now time.Time) error {
 	var forbidden, invalid []lianlu.FieldError
 	for i := range events {
 		e := &events[i]
@@ -102,21 +126,41 @@ func CheckIntake(events []lianlu.Event, p lianlu.Principal) error {
 		if len(events) > 1 {
 			prefix = "[" + strconv.Itoa(i) + "]."
 		}
-		if e.Department == "" {
+		if field, rule, msg := lianlu.OutsideEventViolation(*e); field != "" {
+			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + field, Message: rule + ": " + msg})
+			continue
+		}
+		owners := lianlu.BusinessEventDepartments(e.Type)
+		switch {
+		case e.Department == "" && owners != nil && p.IsAdmin() && !slices.Contains(owners, p.Department):
+			// The mapping gives it the department whose fact it is.
+		case e.Department == "":
 			e.Department = p.Department
-		} else if e.Department != p.Department && !p.IsAdmin() {
+		case e.Department != p.Department && !p.IsAdmin():
 			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + "department", Message: "a " + string(p.Role) + " token of " + p.Department + " may only send its own department's events"})
+			continue
 		}
-		if depts := collect.BusinessDepartments(e.Type); depts != nil && !p.IsAdmin() && !slices.Contains(depts, e.Department) {
-			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + "type", Message: e.Type + " events are sent by " + strings.Join(depts, " or ")})
+		if owners != nil && e.Department != "" && !slices.Contains(owners, e.Department) {
+			forbidden = append(forbidden, lianlu.FieldError{Field: prefix + "type", Message: e.Type + " events are sent by " + strings.Join(owners, " or ")})
+			continue
 		}
-		if e.Actor == "" {
-			e.Actor = p.Actor()
+		if e.Actor != "" && e.ClaimedActor == "" {
+			e.ClaimedActor = e.Actor
+		}
+		e.Actor = p.Actor()
+		if !e.Time.IsZero() {
+			if problem := lianlu.EventTimeProblem(e.Time, now); problem != "" {
+				invalid = append(invalid, lianlu.FieldError{Field: prefix + "time", Message: problem})
+			}
 		}
 		invalid = append(invalid, collect.ValidateBusinessEvent(*e, prefix)...)
 	}
 	if len(forbidden) > 0 {
-		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: forbidden[0].Message, Fields: forbidden}
+		msg := forbidden[0].Field + ": " + forbidden[0].Message
+		if len(forbidden) > 1 {
+			msg = fmt.Sprintf("%d events may not be sent; first %s", len(forbidden), msg)
+		}
+		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: msg, Fields: forbidden}
 	}
 	if len(invalid) > 0 {
 		return lianlu.Invalid(invalid...)

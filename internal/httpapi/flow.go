@@ -38,6 +38,11 @@ type feedbackInput struct {
 }
 
 func (s *Server) handlePostFeedback(w http.ResponseWriter, r *http.Request) error {
+	// Feedback is what customers told the departments that deal with
+	// them; it starts work in service's and product's queues.
+	if err := requireDepartment(r, lianlu.FeedbackDepartments...); err != nil {
+		return err
+	}
 	var in feedbackInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err

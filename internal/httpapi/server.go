@@ -93,6 +93,9 @@ type Config struct {
 	// Console, when set, serves every path the API does not (the web
 	// console at /).
 	Console http.Handler
+	// Now is the server's clock, against which outside event times are
+	// checked (default time.Now).
+	Now func() time.Time
 }
 
 // Server is the HTTP API.
@@ -150,6 +153,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, mux: http.NewServeMux(), closing: make(chan struct{})}
 	s.metrics = newMetrics(cfg.Registry)
@@ -264,6 +270,9 @@ func NewServer(cfg Config) *Server {
 	}
 	return s
 }
+
+// now reads the server's clock.
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 // Routes returns the registered endpoints (for the OpenAPI test).
 func (s *Server) Routes() []Route { return s.routes }

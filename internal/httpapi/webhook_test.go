@@ -230,8 +230,12 @@ func TestWebhooksAPI_DeliveryLogAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer worker.Stop()
-	if r := e.do("POST", "/api/v1/events", e.admin, map[string]string{"Content-Type": structured}, ce("O-77", `,"department":"sales"`)); r.status != 201 {
-		t.Fatalf("append: %d %s", r.status, r.body)
+	// An order placed through the command appends the order.placed the
+	// webhook listens to.
+	mustSeedShop(t, e)
+	if _, _, err := sqlstore.NewOrderService(e.db).PlaceOrder(context.Background(), lianlu.OrderPlacement{ExternalID: "O-77", Channel: lianlu.ChannelOnline,
+		Lines: []lianlu.OrderLine{{SKU: "FL-9", Qty: 1}}, ShipTo: &lianlu.Address{Address: "上海市黄浦区"}}); err != nil {
+		t.Fatal(err)
 	}
 
 	logPath := fmt.Sprint("/api/v1/webhooks/", hook.ID, "/deliveries")

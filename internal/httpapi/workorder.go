@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/lianlu/lianlu"
 )
@@ -20,6 +21,14 @@ func (s *Server) handlePostWorkOrder(w http.ResponseWriter, r *http.Request) err
 	var in workOrderInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
+	}
+	queue := in.Department
+	if queue == "" {
+		queue = lianlu.DefaultWorkOrderQueue
+	}
+	if p, _ := lianlu.PrincipalFromContext(r.Context()); !p.IsAdmin() && !lianlu.MayCreateWorkOrder(p.Department, queue) {
+		return &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: p.Department + " may not put work in " + queue + "'s queue",
+			Fields: []lianlu.FieldError{{Field: "department", Message: "the queue of " + queue + " takes work from " + queue + workOrderSendersText(queue)}}}
 	}
 	wo, err := s.cfg.WorkOrders.CreateWorkOrder(r.Context(), lianlu.WorkOrder{Kind: in.Kind, Priority: in.Priority, Department: in.Department,
 		Store: in.Store, Title: in.Title, Subject: in.Subject, Ref: in.Ref})
@@ -172,4 +181,19 @@ func (s *Server) handleReassignWorkOrder(w http.ResponseWriter, r *http.Request)
 		return err
 	}
 	return writeJSON(w, http.StatusOK, wo)
+}
+
+// workOrderSendersText lists the other departments that may create work
+// in queue, for a refusal.
+func workOrderSendersText(queue string) string {
+	var others []string
+	for _, d := range []string{lianlu.DeptMarketing, lianlu.DeptSales, lianlu.DeptService, lianlu.DeptStores, lianlu.DeptSupplyChain, lianlu.DeptProduct} {
+		if d != queue && lianlu.MayCreateWorkOrder(d, queue) {
+			others = append(others, d)
+		}
+	}
+	if len(others) == 0 {
+		return " (and admins)"
+	}
+	return ", " + strings.Join(others, ", ") + " (and admins)"
 }

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,7 +69,44 @@ func (s *IntakeService) Ingest(ctx context.Context, events []lianlu.Event) ([]In
 }
 
 // IngestTx is Ingest in the caller's transaction.
+//
+// The events come from outside Lianlu and must have passed the intake's
+// checks (httpapi.CheckIntake); IngestTx checks again what the mapping
+// rests on, so that no other path maps a fact it should not: a standard
+// business event without a department (an admin's, sent on behalf of
+// nobody in particular) gets the department whose fact it is (for a stock
+// count, the counted location's), and one whose department is not among
+// lianlu.BusinessEventDepartments is refused (EFORBIDDEN naming
+// "department"), as is an event in the command or collector namespaces
+// (lianlu.OutsideEventViolation).
 func IngestTx(ctx context.Context, tx *Tx, events []lianlu.Event) ([]IngestResult, error) {
+	for i := range events {
+		e := &events[i]
+		prefix := ""
+		if len(events) > 1 {
+			prefix = "[" + strconv.Itoa(i) + "]."
+		}
+		if field, rule, msg := lianlu.OutsideEventViolation(*e); field != "" {
+			return nil, &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: prefix + field + ": " + rule + ": " + msg,
+				Fields: []lianlu.FieldError{{Field: prefix + field, Message: rule + ": " + msg}}}
+		}
+		owners := lianlu.BusinessEventDepartments(e.Type)
+		if owners == nil {
+			continue
+		}
+		if e.Department == "" {
+			dept, err := businessDepartment(ctx, tx, *e, owners)
+			if err != nil {
+				return nil, err
+			}
+			e.Department = dept
+		}
+		if !slices.Contains(owners, e.Department) {
+			msg := e.Type + " events are the facts of " + strings.Join(owners, " or ") + ", not of " + e.Department
+			return nil, &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: prefix + "department: " + msg,
+				Fields: []lianlu.FieldError{{Field: prefix + "department", Message: msg}}}
+		}
+	}
 	res, err := AppendEvents(ctx, tx, events)
 	if err != nil {
 		return nil, err
@@ -126,6 +165,24 @@ func renameFields(err error, renames map[string]string) error {
 	return &lianlu.Error{Code: e.Code, Message: msg, Fields: fs}
 }
 
+// businessDepartment returns the department whose fact a business event
+// sent without one is: for a stock count the counted location's, else the
+// type's first sender.
+func businessDepartment(ctx context.Context, tx *Tx, e lianlu.Event, owners []string) (string, error) {
+	if e.Type == collect.TypeInventorySnapshot {
+		var snap collect.InventorySnapshot
+		if json.Unmarshal(e.Data, &snap) == nil && snap.Location != "" {
+			loc, err := findLocationByCode(ctx, tx, snap.Location)
+			if err == nil {
+				return LocationDepartment(loc.Kind), nil
+			} else if lianlu.ErrorCode(err) != lianlu.ENOTFOUND {
+				return "", err
+			}
+		}
+	}
+	return owners[0], nil
+}
+
 // applyBusinessEvent runs the command of one business event in tx.
 func applyBusinessEvent(ctx context.Context, tx *Tx, e lianlu.Event) ([]string, error) {
 	switch e.Type {
@@ -177,7 +234,9 @@ func applySnapshot(ctx context.Context, tx *Tx, e lianlu.Event, snap collect.Inv
 	} else if err != nil {
 		return nil, err
 	}
-	if p, _ := lianlu.PrincipalFromContext(ctx); !p.IsAdmin() && e.Department != LocationDepartment(loc.Kind) {
+	// The count is the fact of the department that keeps the location,
+	// whoever sends it (an admin sends it as that department).
+	if e.Department != LocationDepartment(loc.Kind) {
 		return nil, &lianlu.Error{Code: lianlu.EFORBIDDEN, Message: "only " + LocationDepartment(loc.Kind) + " counts the stock of " + loc.Code,
 			Fields: []lianlu.FieldError{{Field: "data.location", Message: "belongs to " + LocationDepartment(loc.Kind)}}}
 	}

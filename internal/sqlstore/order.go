@@ -119,6 +119,9 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 		PlacedAt: p.PlacedAt.UTC().Truncate(time.Microsecond), UpdatedAt: tx.now}
 	if o.PlacedAt.IsZero() {
 		o.PlacedAt = tx.now
+	} else if problem := lianlu.EventTimeProblem(o.PlacedAt, tx.now); problem != "" {
+		// The time of order.placed, from which the flows' SLAs run.
+		errs = append(errs, lianlu.FieldError{Field: "placed_at", Message: problem})
 	}
 	var storeID any
 	if p.Store != "" {
@@ -225,8 +228,15 @@ func placeOrderTx(ctx context.Context, tx *Tx, p lianlu.OrderPlacement) (lianlu.
 	}
 	e := lianlu.Event{ID: OrderSubject(o.ID) + "/placed", Source: CommandSource, Type: "order.placed", Subject: OrderSubject(o.ID),
 		Department: lianlu.DeptSales, Actor: actorOf(ctx), CorrelationID: lianlu.RequestIDFromContext(ctx), Time: o.PlacedAt, Data: b}
-	if _, err := AppendEvents(ctx, tx, []lianlu.Event{e}); err != nil {
+	res, err := AppendEvents(ctx, tx, []lianlu.Event{e})
+	if err != nil {
 		return o, false, err
+	}
+	if res[0].Duplicate {
+		// The order is new, so its event cannot exist: something wrote
+		// Lianlu's own id past the intake. Place nothing rather than an
+		// order without the event its flows start from.
+		return o, false, fmt.Errorf("place order %d: the id %s/%s of its order.placed is taken by event %d", o.ID, e.Source, e.ID, res[0].Event.Seq)
 	}
 	return o, true, nil
 }
