@@ -2,6 +2,8 @@ package demo_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ func TestSeed_SameSeedSameHistory(t *testing.T) {
 				t.Fatalf("seeds 1 and 2 gave the same history %+v", a)
 			}
 			checkLivingBrand(t, db, a)
+			checkTrustedLog(t, db)
 		})
 	}
 }
@@ -121,5 +124,43 @@ func checkLivingBrand(t *testing.T, db *sqlstore.DB, sum demo.Summary) {
 		if h < 9 || h > 22 {
 			t.Fatalf("store order %d placed at %s, outside opening hours", o.ID, o.PlacedAt.In(loc))
 		}
+	}
+}
+
+// checkTrustedLog reads the whole history and checks that every event
+// Lianlu's commands appended has a type in lianlu.CommandNamespaces (a
+// command appending a type outside them fails here, so that its type is
+// declared before outside callers can forge it) and that consumers trust
+// every event of a living brand: the trust boundary turns away nothing
+// the brand does.
+func checkTrustedLog(t *testing.T, db *sqlstore.DB) {
+	t.Helper()
+	events := sqlstore.NewEventService(db)
+	commandTypes := map[string]bool{}
+	after := int64(0)
+	for {
+		es, err := events.FindEvents(context.Background(), lianlu.EventFilter{AfterSeq: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if e.Source == lianlu.CommandSource {
+				commandTypes[e.Type] = true
+				if !lianlu.IsCommandOwnedType(e.Type) {
+					t.Errorf("the commands append %s, outside lianlu.CommandNamespaces", e.Type)
+				}
+			}
+			if !lianlu.TrustedEvent(e) {
+				t.Errorf("event %d (%s from %s, %s) is not trusted", e.Seq, e.Type, e.Source, e.Department)
+			}
+		}
+		after = es[len(es)-1].Seq
+	}
+	t.Logf("command event types: %v", slices.Sorted(maps.Keys(commandTypes)))
+	if len(commandTypes) < 20 {
+		t.Errorf("only %d command event types in the demo: %v", len(commandTypes), commandTypes)
 	}
 }

@@ -92,6 +92,9 @@ const SubscriptionName = "dispatch"
 
 func (s *Service) handleAccepted(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
 	for _, e := range events {
+		if !lianlu.TrustedEvent(e) {
+			continue // not the work order command's (lianlu.TrustedEvent)
+		}
 		id, err := strconv.ParseInt(strings.TrimPrefix(e.Subject, "workorder/"), 10, 64)
 		if err != nil {
 			continue

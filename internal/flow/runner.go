@@ -270,6 +270,12 @@ func (r *Runner) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 		if strings.HasPrefix(e.Type, "handoff.") {
 			continue // the runner's own records
 		}
+		if !lianlu.TrustedEvent(e) {
+			// Past the intake somehow (lianlu.TrustedEvent): no flow, no
+			// handoff and no KPI clock moves on it.
+			r.logger.Warn("untrusted event ignored", slog.Int64("seq", e.Seq), slog.String("type", e.Type), slog.String("source", e.Source), slog.String("department", e.Department))
+			continue
+		}
 		if set.advancing[e.Type] || e.Type == "webhook.delivered" || strings.HasSuffix(e.Type, ".cancelled") {
 			if err := r.advanceHandoffs(ctx, tx, e, cals); err != nil {
 				return fmt.Errorf("event %d: %w", e.Seq, err)
@@ -304,9 +310,14 @@ func (r *Runner) relevant(context.Context) (func(lianlu.Event) bool, error) {
 
 // advanceHandoffs applies e to the unfinished handoffs it concerns: those
 // whose target or subject is e's subject (and, for webhook.delivered, the
-// handoff it names).
+// handoff it names). A command's event (lianlu.IsCommandEvent) moves any
+// of them: the command checked who may act. An outside system's fact
+// accepts or completes only a handoff to its own department, which is
+// the one that does the work and reports it; cancellations and webhook
+// acknowledgements are the commands' alone.
 func (r *Runner) advanceHandoffs(ctx context.Context, tx *sqlstore.Tx, e lianlu.Event, cals map[string]sla.Calendar) error {
-	if e.Type == "webhook.delivered" {
+	command := lianlu.IsCommandEvent(e)
+	if e.Type == "webhook.delivered" && command {
 		var d struct {
 			HandoffID int64 `json:"handoff_id"`
 		}
@@ -334,6 +345,9 @@ func (r *Runner) advanceHandoffs(ctx context.Context, tx *sqlstore.Tx, e lianlu.
 	for _, h := range hs {
 		changed := false
 		typ := ""
+		if !command && e.Department != h.ToDepartment {
+			continue
+		}
 		switch {
 		case slices.Contains(h.Completes, e.Type):
 			t := e.Time
@@ -347,7 +361,7 @@ func (r *Runner) advanceHandoffs(ctx context.Context, tx *sqlstore.Tx, e lianlu.
 		case slices.Contains(h.Accepts, e.Type) && h.AcceptedAt == nil:
 			t := e.Time
 			h.AcceptedAt, changed, typ = &t, true, "handoff.accepted"
-		case strings.HasSuffix(e.Type, ".cancelled") && e.Subject == h.Subject:
+		case command && strings.HasSuffix(e.Type, ".cancelled") && e.Subject == h.Subject:
 			h.Status, changed, typ = lianlu.HandoffCancelled, true, "handoff.cancelled"
 		}
 		if !changed {
@@ -405,6 +419,12 @@ func (r *Runner) trigger(ctx context.Context, tx *sqlstore.Tx, f *CompiledFlow, 
 		from := st.From
 		if from == "" {
 			from = e.Department
+		} else if from != e.Department && !lianlu.IsCommandEvent(e) {
+			// An outside fact starts work only on behalf of the
+			// department that sent it.
+			r.logger.Warn("step skipped: the event is not the sending department's", slog.String("flow", f.Name), slog.String("step", st.Name),
+				slog.Int64("seq", e.Seq), slog.String("department", e.Department), slog.String("from", from))
+			continue
 		}
 		h := lianlu.Handoff{Flow: f.Name, FlowVersion: version, Step: st.Name, TriggerSeq: e.Seq, Subject: e.Subject, FromDepartment: from,
 			ToDepartment: st.To, Action: st.Action, Completes: nonNil(st.Completes), Accepts: nonNil(st.Accepts), Status: lianlu.HandoffOpen,

@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -364,6 +365,125 @@ func TestRunner_SkipsCollectorTraffic(t *testing.T) {
 		e.drain(t)
 		if hs := e.handoffs(t, fmt.Sprintf("order/%d", o.ID)); len(hs) != 2 {
 			t.Fatalf("handoffs after a second drain %+v", hs)
+		}
+	})
+}
+
+// TestRunner_IgnoresForgedEvents: events that reached the log past the
+// intake (appended straight to it) with a command-owned type from a
+// foreign source, or an outside fact of the wrong department, change no
+// handoff, start no flow and create no work: the KPI clocks stay true.
+func TestRunner_IgnoresForgedEvents(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		o := e.place(t, "SHOP-F", 2, time.Time{})
+		back := e.place(t, "SHOP-B", 50, time.Time{}) // more than the stock: backordered
+		e.drain(t)
+		fs := sqlstore.NewFulfillmentService(e.db)
+		wos := sqlstore.NewWorkOrderService(e.db)
+		ful, err := fs.FindFulfillments(ctx, lianlu.FulfillmentFilter{OrderID: o.ID})
+		if err != nil || len(ful) != 1 {
+			t.Fatalf("fulfillments %+v %v", ful, err)
+		}
+		wo, err := wos.FindWorkOrders(ctx, lianlu.WorkOrderFilter{Subject: sqlstore.OrderSubject(o.ID)})
+		if err != nil || len(wo) != 1 {
+			t.Fatalf("work orders %+v %v", wo, err)
+		}
+		bf, _ := fs.FindFulfillments(ctx, lianlu.FulfillmentFilter{OrderID: back.ID})
+		if len(bf) != 1 || bf[0].Status != lianlu.FulfillmentBackordered {
+			t.Fatalf("backordered fulfillment %+v", bf)
+		}
+		fSubject, woSubject, bSubject := sqlstore.FulfillmentSubject(ful[0].ID), fmt.Sprintf("workorder/%d", wo[0].ID), sqlstore.FulfillmentSubject(bf[0].ID)
+		if hs := e.handoffs(t, bSubject); hs["notify_sales"].Status != lianlu.HandoffOpen {
+			t.Fatalf("backorder handoffs %+v", hs)
+		}
+
+		forged := []lianlu.Event{
+			// Defect 2: a shipment and a resolution nobody made.
+			{ID: "f-1", Source: "shop", Type: "fulfillment.shipped", Subject: fSubject, Department: lianlu.DeptSupplyChain},
+			{ID: "f-2", Source: "crm", Type: "workorder.resolved", Subject: woSubject, Department: lianlu.DeptService},
+			{ID: "f-3", Source: "crm", Type: "workorder.accepted", Subject: woSubject, Department: lianlu.DeptService},
+			// A second order.placed for the same order: a second work order.
+			{ID: "f-4", Source: "shop", Type: "order.placed", Subject: sqlstore.OrderSubject(o.ID), Department: lianlu.DeptSales,
+				Data: json.RawMessage(`{"id":1,"channel":"online"}`)},
+			// Cancellations that are not the command's.
+			{ID: "f-5", Source: "shop", Type: "order.cancelled", Subject: sqlstore.OrderSubject(o.ID), Department: lianlu.DeptSales},
+			{ID: "f-6", Source: "crm", Type: "crm.case.cancelled", Subject: sqlstore.OrderSubject(o.ID), Department: lianlu.DeptSales},
+			// An outside fact that completes a handoff, from a department
+			// that is not the handoff's receiver.
+			{ID: "f-7", Source: "crm", Type: "customer.contacted", Subject: bSubject, Department: lianlu.DeptMarketing},
+			// Lianlu's source with a type it never writes.
+			{ID: "f-8", Source: lianlu.CommandSource, Type: "customer.contacted", Subject: bSubject, Department: lianlu.DeptSales},
+		}
+		if _, err := sqlstore.NewEventService(e.db).AppendEvents(ctx, forged); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+
+		hs := e.handoffs(t, sqlstore.OrderSubject(o.ID))
+		if len(hs) != 2 || hs["fulfillment"].Status != lianlu.HandoffOpen || hs["followup"].Status != lianlu.HandoffOpen ||
+			hs["fulfillment"].DoneAt != nil || hs["followup"].AcceptedAt != nil {
+			t.Errorf("order handoffs after forgeries: %+v", hs)
+		}
+		all, _ := sqlstore.NewHandoffService(e.db).FindHandoffs(ctx, lianlu.HandoffFilter{Subject: sqlstore.OrderSubject(o.ID), Limit: 100})
+		if len(all) != 2 {
+			t.Errorf("%d handoffs of the order, want 2", len(all))
+		}
+		if wo, _ := wos.FindWorkOrders(ctx, lianlu.WorkOrderFilter{Subject: sqlstore.OrderSubject(o.ID)}); len(wo) != 1 || wo[0].Status != lianlu.WorkOrderOpen {
+			t.Errorf("work orders after forgeries: %+v", wo)
+		}
+		if f, _ := fs.FindFulfillmentByID(ctx, ful[0].ID); f.Status != lianlu.FulfillmentReserved {
+			t.Errorf("fulfillment %+v", f)
+		}
+		if hs := e.handoffs(t, bSubject); hs["notify_sales"].Status != lianlu.HandoffOpen {
+			t.Errorf("backorder notice completed by a forgery: %+v", hs["notify_sales"])
+		}
+
+		// A flow an outside fact starts opens handoffs only from the
+		// department that sent it.
+		defs, err := flow.Parse([]byte(`name: crm_ticket
+trigger:
+  event: crm.ticket.opened
+steps:
+  - name: callback
+    from: sales
+    to: service
+    action: workorder.create
+    params:
+      kind: after_sales
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := flow.Seed(ctx, e.db, defs, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.runner.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sqlstore.NewEventService(e.db).AppendEvents(ctx, []lianlu.Event{
+			{ID: "t-1", Source: "crm", Type: "crm.ticket.opened", Subject: "ticket/1", Department: lianlu.DeptMarketing},
+			{ID: "t-2", Source: "crm", Type: "crm.ticket.opened", Subject: "ticket/2", Department: lianlu.DeptSales},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		if hs := e.handoffs(t, "ticket/1"); len(hs) != 0 {
+			t.Errorf("marketing's event opened sales' handoffs: %+v", hs)
+		}
+		if hs := e.handoffs(t, "ticket/2"); hs["callback"].Status != lianlu.HandoffOpen {
+			t.Errorf("sales' ticket: %+v", hs)
+		}
+
+		// The receiving department's own system completes it.
+		if _, err := sqlstore.NewEventService(e.db).AppendEvents(ctx, []lianlu.Event{
+			{ID: "ok-1", Source: "crm", Type: "customer.contacted", Subject: bSubject, Department: lianlu.DeptSales},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		if hs := e.handoffs(t, bSubject); hs["notify_sales"].Status != lianlu.HandoffDone {
+			t.Errorf("backorder notice not completed by sales' CRM: %+v", hs["notify_sales"])
 		}
 	})
 }

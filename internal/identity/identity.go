@@ -5,7 +5,8 @@
 // is listed as a conflict for an operator instead.
 //
 // The Resolver is a subscription on the event log: it reads the collector's
-// segment.identify and segment.alias events and links their userId,
+// segment.identify and segment.alias events (only those the collector
+// stored: lianlu.TrustedEvent) and links their userId,
 // anonymousId and contact traits to members, in the subscription's
 // transaction (exactly once). Touches recorded under those ids before the
 // link (subjects user/<userId> and anon/<anonymousId>) then appear on the
@@ -157,6 +158,12 @@ func Claims(ctx context.Context, tx *sqlstore.Tx, e lianlu.Event, region string)
 func (r *Resolver) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Event) error {
 	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "system:identity", Department: lianlu.DeptSales, Role: lianlu.RoleOperator})
 	for _, e := range events {
+		if !lianlu.TrustedEvent(e) {
+			// Not the collector's (lianlu.TrustedEvent): it ties nobody
+			// to anybody.
+			r.logger.Warn("untrusted identity signal ignored", slog.Int64("seq", e.Seq), slog.String("source", e.Source))
+			continue
+		}
 		claims, err := Claims(ctx, tx, e, r.db.PhoneRegion())
 		if err != nil {
 			return err

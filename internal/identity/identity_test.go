@@ -214,3 +214,56 @@ func TestResolver(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestResolver_IgnoresForgedSignals: an identify or alias that reached the
+// log past the intake from a source that is not the collector's links no
+// identity and creates no member; the collector's own does.
+func TestResolver_IgnoresForgedSignals(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		r := identity.NewResolver(db, identity.Config{})
+		msg := func(user, phone string) []byte {
+			b, _ := json.Marshal(map[string]any{"type": "identify", "userId": user, "traits": map[string]any{"phone": phone}})
+			return b
+		}
+		held := func(kind, value string) int64 {
+			t.Helper()
+			var id int64
+			err := db.WithTx(ctx, func(tx *sqlstore.Tx) error {
+				var err error
+				id, err = sqlstore.MemberIDByIdentityTx(ctx, tx, kind, "", value)
+				if lianlu.ErrorCode(err) == lianlu.ENOTFOUND {
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		if _, err := sqlstore.NewEventService(db).AppendEvents(ctx, []lianlu.Event{
+			{ID: "f-1", Source: "crm", Type: "segment.identify", Subject: "user/u-forged", Department: lianlu.DeptMarketing, Data: msg("u-forged", "13800138000")},
+			{ID: "f-2", Source: lianlu.CommandSource, Type: "segment.alias", Subject: "user/u-forged", Department: lianlu.DeptMarketing,
+				Data: []byte(`{"type":"alias","userId":"u-forged","previousId":"a-1"}`)},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, r)
+		if id := held(lianlu.IdentityUserID, "u-forged"); id != 0 {
+			t.Fatalf("a forged identify made member %d", id)
+		}
+		phone, err := sqlstore.NormalizeIdentity(lianlu.IdentityPhone, "", "13800138000", db.PhoneRegion())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := held(lianlu.IdentityPhone, phone); id != 0 {
+			t.Fatalf("a forged identify linked the phone to member %d", id)
+		}
+		segment(t, db, "ok-1", "identify", map[string]any{"userId": "u-real", "traits": map[string]any{"phone": "13900139000"}})
+		drain(t, r)
+		if held(lianlu.IdentityUserID, "u-real") == 0 {
+			t.Fatal("the collector's identify made no member")
+		}
+	})
+}

@@ -108,6 +108,8 @@ func (e *Engine) relevant(ctx context.Context) (func(lianlu.Event) bool, error) 
 	}
 	return func(ev lianlu.Event) bool {
 		s, ok := after[ev.Type]
+		// Relevance sees only seq, type and department; handle checks
+		// that the trigger is trusted.
 		return ok && ev.Seq > s
 	}, nil
 }
@@ -213,6 +215,11 @@ func (e *Engine) handle(ctx context.Context, tx *sqlstore.Tx, events []lianlu.Ev
 	}
 	ctx = lianlu.NewContextWithPrincipal(ctx, lianlu.Principal{Name: "system:offers", Department: lianlu.DeptMarketing, Role: lianlu.RoleOperator})
 	for _, ev := range events {
+		if !lianlu.TrustedEvent(ev) {
+			// A member.joined or touch that reached the log past the
+			// intake (lianlu.TrustedEvent) offers nothing.
+			continue
+		}
 		var triggered []rule
 		for _, r := range rules {
 			if ev.Seq > r.AfterSeq && slices.Contains(r.Triggers, ev.Type) {
