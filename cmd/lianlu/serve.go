@@ -123,7 +123,13 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		sqlstore.NewMetricsCollector(db))
+	// One outbound policy for everything that sends to a configured URL.
+	outbound, err := m.Config.OutboundPolicy()
+	if err != nil {
+		return err
+	}
 	webhooks := sqlstore.NewWebhookService(db)
+	webhooks.Outbound = outbound
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
 	m.Freshness = collect.NewFreshness(collect.SegmentSourcePrefix, nil)
 	reg.MustRegister(m.Freshness)
@@ -146,6 +152,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
 	offers := offer.NewService(db, m.Offers)
+	offers.Outbound = outbound
 	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
 		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
 	if err != nil {
@@ -197,7 +204,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// requests in flight finish and be recorded.
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.webhooksStop = stop
-	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Logger: m.Logger, PollInterval: m.Config.PollInterval})
+	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Outbound: outbound, Logger: m.Logger, PollInterval: m.Config.PollInterval})
 	if err := m.Webhooks.Start(wctx); err != nil {
 		return fmt.Errorf("start webhook worker: %w", err)
 	}
