@@ -67,13 +67,19 @@ type OfferRule struct {
 	Channel string   `json:"channel"`
 	// WebhookURL receives webhook-channel offers; SecretRef names the
 	// webhook subscription ("webhook/12") whose secret signs them.
-	WebhookURL string          `json:"webhook_url,omitempty"`
-	SecretRef  string          `json:"secret_ref,omitempty"`
-	Title      string          `json:"title"`
-	Body       string          `json:"body"`
-	Coupon     *CouponTemplate `json:"coupon,omitempty"`
-	Cap        FrequencyCap    `json:"frequency_cap"`
-	QuietHours *QuietHours     `json:"quiet_hours,omitempty"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+	SecretRef  string `json:"secret_ref,omitempty"`
+	// AllowContacts lets the webhook channel send members' phone numbers
+	// and emails in clear to WebhookURL. Offers are marketing's, which
+	// does not see members' contacts (SeesMemberPII), so by default they
+	// go out masked. Only an admin turns it on (audited), for the URL the
+	// rule has then; a non-admin may keep it or turn it off.
+	AllowContacts bool            `json:"allow_contacts"`
+	Title         string          `json:"title"`
+	Body          string          `json:"body"`
+	Coupon        *CouponTemplate `json:"coupon,omitempty"`
+	Cap           FrequencyCap    `json:"frequency_cap"`
+	QuietHours    *QuietHours     `json:"quiet_hours,omitempty"`
 	// Timezone of the quiet hours when the member has no home store
 	// (default Asia/Shanghai).
 	Timezone string `json:"timezone"`
@@ -139,7 +145,10 @@ type Coupon struct {
 type OfferService interface {
 	// SaveRule creates a rule (ID 0) or replaces one, audited. EINVALID
 	// names the field (a condition that does not compile, an unknown
-	// trigger, a webhook channel without URL); ENOTFOUND for an unknown id.
+	// trigger, a webhook channel without URL or with a URL the outbound
+	// policy refuses); ENOTFOUND for an unknown id; EFORBIDDEN when a
+	// non-admin grants AllowContacts or changes the URL or channel of a
+	// rule that has it.
 	SaveRule(ctx context.Context, r OfferRule) (OfferRule, error)
 	// FindRule returns a rule or ENOTFOUND.
 	FindRule(ctx context.Context, id int64) (OfferRule, error)

@@ -77,6 +77,9 @@ type Main struct {
 	// Plans serves the collector compiled tracking plans from its cache;
 	// changes through it apply at once.
 	Plans *sqlstore.TrackingPlanService
+	// sweepStop ends the hourly deletion of expired Idempotency-Key
+	// records and waits for it.
+	sweepStop func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -123,7 +126,13 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		sqlstore.NewMetricsCollector(db))
+	// One outbound policy for everything that sends to a configured URL.
+	outbound, err := m.Config.OutboundPolicy()
+	if err != nil {
+		return err
+	}
 	webhooks := sqlstore.NewWebhookService(db)
+	webhooks.Outbound = outbound
 	m.Runner = flow.NewRunner(db, flow.RunnerConfig{Logger: m.Logger, ScanInterval: m.Config.SLAScanInterval, EnqueueWebhook: webhooks.EnqueueFlowWebhook})
 	m.Freshness = collect.NewFreshness(collect.SegmentSourcePrefix, nil)
 	reg.MustRegister(m.Freshness)
@@ -146,6 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
 	offers := offer.NewService(db, m.Offers)
+	offers.Outbound = outbound
 	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
 		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
 	if err != nil {
@@ -197,7 +207,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// requests in flight finish and be recorded.
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.webhooksStop = stop
-	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Logger: m.Logger, PollInterval: m.Config.PollInterval})
+	m.Webhooks = webhook.NewWorker(webhook.Config{Store: webhooks, FanOut: webhooks.FanOut(), Outbound: outbound, Logger: m.Logger, PollInterval: m.Config.PollInterval})
 	if err := m.Webhooks.Start(wctx); err != nil {
 		return fmt.Errorf("start webhook worker: %w", err)
 	}
@@ -214,6 +224,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Offers.Start(wctx); err != nil {
 		return fmt.Errorf("start offer engine: %w", err)
 	}
+	m.startIdempotencySweep(wctx)
 	m.server = &http.Server{
 		Handler:           m.API.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -295,6 +306,9 @@ func (m *Main) close() error {
 	if m.Webhooks != nil {
 		m.Webhooks.Stop()
 		m.webhooksStop()
+	}
+	if m.sweepStop != nil {
+		m.sweepStop()
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
@@ -509,4 +523,33 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stdout, "applied", name)
 	}
 	return nil
+}
+
+// startIdempotencySweep deletes expired Idempotency-Key records now and
+// every hour until Close, so that a stored response lasts no longer than
+// sqlstore.IdempotencyTTL (versions before issue 10 kept the responses of
+// token and write-key creation whole, secrets included).
+func (m *Main) startIdempotencySweep(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	m.sweepStop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			n, err := m.DB.DeleteExpiredIdempotencyKeys(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				m.Logger.Warn("delete expired idempotency keys", slog.Any("error", err))
+			case n > 0:
+				m.Logger.Info("expired idempotency keys deleted", slog.Int64("deleted", n))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }

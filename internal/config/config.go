@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/lianlu/lianlu/internal/netguard"
 )
 
 // Config is the whole configuration of a Lianlu process.
@@ -86,6 +88,14 @@ type Config struct {
 	// deadline are passed to the next store (default 30s); env
 	// LIANLU_DISPATCH_SCAN_INTERVAL.
 	DispatchScanInterval time.Duration
+	// OutboundAllow lists the on-premise targets that webhooks and other
+	// outbound requests may reach although their addresses are loopback,
+	// private, link-local or otherwise special (refused by default): CIDR
+	// prefixes (10.20.0.0/16), single addresses (10.20.0.5) and host names
+	// (erp.corp.example, or *.corp.example for every name under it),
+	// trusted whatever they resolve to. Env LIANLU_OUTBOUND_ALLOW, comma
+	// separated; flag --outbound-allow.
+	OutboundAllow []string
 	// Demo seeds an empty database with the small demo brand at start and
 	// keeps a trickle of simulated activity going (flag --demo).
 	Demo bool
@@ -131,6 +141,9 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 	str("LIANLU_BASE_URL", &c.BaseURL)
 	str("LIANLU_PHONE_REGION", &c.PhoneRegion)
 	str("LIANLU_JOIN_SECRET", &c.JoinSecret)
+	if v := getenv("LIANLU_OUTBOUND_ALLOW"); v != "" {
+		c.OutboundAllow = splitList(v)
+	}
 	for key, dst := range map[string]*int64{"LIANLU_MAX_BODY_BYTES": &c.MaxBodyBytes, "LIANLU_MAX_EVENT_BODY_BYTES": &c.MaxEventBodyBytes} {
 		if v := getenv(key); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
@@ -183,6 +196,8 @@ func (c *Config) RegisterServeFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.FlowsFile, "flows", c.FlowsFile, "YAML file of flow definitions to store at start (env LIANLU_FLOWS)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env LIANLU_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env LIANLU_LOG_LEVEL)")
+	fs.Func("outbound-allow", "comma-separated CIDR prefixes, addresses and host names that outbound requests may reach although private or local (env LIANLU_OUTBOUND_ALLOW)",
+		func(v string) error { c.OutboundAllow = splitList(v); return nil })
 	fs.BoolVar(&c.Demo, "demo", c.Demo, "seed an empty database with the demo brand and keep simulated activity going")
 }
 
@@ -240,7 +255,27 @@ func (c *Config) Validate() error {
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("LIANLU_JOIN_SECRET must be at least 32 characters")
 	}
+	if _, err := c.OutboundPolicy(); err != nil {
+		return fmt.Errorf("LIANLU_OUTBOUND_ALLOW: %w", err)
+	}
 	return nil
+}
+
+// OutboundPolicy is the policy of outbound requests: public addresses and
+// OutboundAllow.
+func (c *Config) OutboundPolicy() (*netguard.Policy, error) {
+	return netguard.New(c.OutboundAllow)
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // PublicBaseURL is BaseURL without a trailing slash, or http://<Addr>.

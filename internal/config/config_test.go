@@ -71,6 +71,8 @@ func TestValidate(t *testing.T) {
 		"base url":      func(c *Config) { c.BaseURL = "ops.example.com" },
 		"base path":     func(c *Config) { c.BaseURL = "https://ops.example.com/lianlu" },
 		"base scheme":   func(c *Config) { c.BaseURL = "ftp://ops.example.com" },
+		"outbound cidr": func(c *Config) { c.OutboundAllow = []string{"10.0.0.0/40"} },
+		"outbound url":  func(c *Config) { c.OutboundAllow = []string{"https://erp.example.com"} },
 	} {
 		c := Default()
 		mutate(&c)
@@ -101,5 +103,41 @@ func TestValidate(t *testing.T) {
 	c.BaseURL = ""
 	if c.ConsoleURL("127.0.0.1:8080") != "http://127.0.0.1:8080" {
 		t.Errorf("console URL without a base URL: %s", c.ConsoleURL("127.0.0.1:8080"))
+	}
+}
+
+// The outbound allow-list comes from the environment or the flag, comma
+// separated, and becomes the policy that lets exactly those targets
+// through.
+func TestOutboundAllow(t *testing.T) {
+	c := Default()
+	if p, err := c.OutboundPolicy(); err != nil || p.CheckURL("http://10.1.2.3/") == nil {
+		t.Fatalf("default policy: %v", err)
+	}
+	if err := c.LoadEnv(func(k string) string {
+		return map[string]string{"LIANLU_OUTBOUND_ALLOW": " 10.1.0.0/16, erp.corp.example ,,fd00::5"}[k]
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.OutboundAllow, " ") != "10.1.0.0/16 erp.corp.example fd00::5" {
+		t.Fatalf("OutboundAllow %q", c.OutboundAllow)
+	}
+	p, _ := c.OutboundPolicy()
+	for u, ok := range map[string]bool{"http://10.1.2.3/": true, "http://10.2.0.1/": false, "http://[fd00::5]/": true, "http://erp.corp.example/": true} {
+		if err := p.CheckURL(u); (err == nil) != ok {
+			t.Errorf("CheckURL(%s) = %v", u, err)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterServeFlags(fs)
+	if err := fs.Parse([]string{"--outbound-allow", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.OutboundAllow) != 1 || c.OutboundAllow[0] != "127.0.0.1" {
+		t.Fatalf("flag: %q", c.OutboundAllow)
 	}
 }

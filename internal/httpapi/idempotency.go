@@ -27,6 +27,8 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	buf    bytes.Buffer
+	// discard keeps a success response out of buf: it shows a secret.
+	discard bool
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -40,15 +42,31 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
-	r.buf.Write(b)
+	if !r.discard || !success(r.status) {
+		r.buf.Write(b)
+	}
 	return r.ResponseWriter.Write(b)
+}
+
+func success(status int) bool { return status >= 200 && status < 300 }
+
+// errShownOnce answers the repeat of a request whose response showed a
+// secret, which is not kept.
+func errShownOnce(status int) error {
+	return lianlu.Errorf(lianlu.ECONFLICT, "a request with this Idempotency-Key was already carried out (%d %s); "+
+		"its response held a secret, which is shown once and not kept, so it cannot be replayed: "+
+		"look the object up with GET, and rotate its secret if it was lost", status, http.StatusText(status))
 }
 
 // serveIdempotent runs a POST at most once per (token, Idempotency-Key):
 // a repeat with the same body replays the stored response; a repeat with a
 // different body is 400; a repeat while the first is running is 409. A
 // request that fails with a 5xx releases its key so that it may be retried.
-func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p lianlu.Principal, h handlerFunc) {
+//
+// The success response of a route that ShowsSecret is not stored, only
+// its status (with the request's fingerprint): secrets are shown once and
+// kept nowhere in clear. A repeat of such a request answers errShownOnce.
+func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p lianlu.Principal, rt Route) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 || !printableASCII(key) {
 		writeError(w, r, s.logger, lianlu.Invalid(lianlu.FieldError{Field: "Idempotency-Key", Message: "1–255 printable ASCII characters"}))
@@ -77,6 +95,10 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p lianl
 			writeError(w, r, s.logger, lianlu.Errorf(lianlu.EINVALID, "Idempotency-Key was already used with a different request"))
 		case !rec.Done:
 			writeError(w, r, s.logger, lianlu.Errorf(lianlu.ECONFLICT, "a request with this Idempotency-Key is still in progress"))
+		case rt.ShowsSecret && success(rec.Status):
+			// Also for a record stored whole before secrets were left out:
+			// it is never shown again, and expires with the others.
+			writeError(w, r, s.logger, errShownOnce(rec.Status))
 		default:
 			w.Header().Set("Content-Type", rec.ContentType)
 			w.Header().Set("Idempotent-Replayed", "true")
@@ -85,15 +107,18 @@ func (s *Server) serveIdempotent(w http.ResponseWriter, r *http.Request, p lianl
 		}
 		return
 	}
-	rw := &recorder{ResponseWriter: w}
-	if err := h(rw, r); err != nil {
+	rw := &recorder{ResponseWriter: w, discard: rt.ShowsSecret}
+	if err := rt.handler(rw, r); err != nil {
 		writeError(rw, r, s.logger, err)
 	}
 	// Store the outcome even if the client has gone away.
 	ctx := context.WithoutCancel(r.Context())
-	if rw.status >= 500 || rw.status == 0 {
+	switch {
+	case rw.status >= 500 || rw.status == 0:
 		err = s.cfg.Store.ReleaseIdempotencyKey(ctx, principal, key)
-	} else {
+	case rt.ShowsSecret && success(rw.status):
+		err = s.cfg.Store.CompleteIdempotencyKey(ctx, principal, key, rw.status, "", nil)
+	default:
 		err = s.cfg.Store.CompleteIdempotencyKey(ctx, principal, key, rw.status, rw.Header().Get("Content-Type"), rw.buf.Bytes())
 	}
 	if err != nil {

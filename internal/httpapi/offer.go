@@ -28,26 +28,28 @@ func (s *Server) offers() (lianlu.OfferService, error) {
 // offerInput is the editable part of an offer rule; active defaults to
 // true.
 type offerInput struct {
-	Name        string                 `json:"name"`
-	Description string                 `json:"description"`
-	Triggers    []string               `json:"triggers"`
-	Condition   string                 `json:"condition"`
-	Delay       lianlu.Duration        `json:"delay"`
-	Channel     string                 `json:"channel"`
-	WebhookURL  string                 `json:"webhook_url"`
-	SecretRef   string                 `json:"secret_ref"`
-	Title       string                 `json:"title"`
-	Body        string                 `json:"body"`
-	Coupon      *lianlu.CouponTemplate `json:"coupon"`
-	Cap         lianlu.FrequencyCap    `json:"frequency_cap"`
-	QuietHours  *lianlu.QuietHours     `json:"quiet_hours"`
-	Timezone    string                 `json:"timezone"`
-	Active      *bool                  `json:"active"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Triggers    []string        `json:"triggers"`
+	Condition   string          `json:"condition"`
+	Delay       lianlu.Duration `json:"delay"`
+	Channel     string          `json:"channel"`
+	WebhookURL  string          `json:"webhook_url"`
+	SecretRef   string          `json:"secret_ref"`
+	// AllowContacts is an admin's to grant (see lianlu.OfferRule).
+	AllowContacts bool                   `json:"allow_contacts"`
+	Title         string                 `json:"title"`
+	Body          string                 `json:"body"`
+	Coupon        *lianlu.CouponTemplate `json:"coupon"`
+	Cap           lianlu.FrequencyCap    `json:"frequency_cap"`
+	QuietHours    *lianlu.QuietHours     `json:"quiet_hours"`
+	Timezone      string                 `json:"timezone"`
+	Active        *bool                  `json:"active"`
 }
 
 func (in offerInput) rule(id int64) lianlu.OfferRule {
 	return lianlu.OfferRule{ID: id, Name: in.Name, Description: in.Description, Triggers: in.Triggers, Condition: in.Condition, Delay: in.Delay,
-		Channel: in.Channel, WebhookURL: in.WebhookURL, SecretRef: in.SecretRef, Title: in.Title, Body: in.Body, Coupon: in.Coupon, Cap: in.Cap,
+		Channel: in.Channel, WebhookURL: in.WebhookURL, SecretRef: in.SecretRef, AllowContacts: in.AllowContacts, Title: in.Title, Body: in.Body, Coupon: in.Coupon, Cap: in.Cap,
 		QuietHours: in.QuietHours, Timezone: in.Timezone, Active: in.Active == nil || *in.Active}
 }
 

@@ -126,6 +126,11 @@ type Route struct {
 	MinRole lianlu.Role
 	// MaxBody overrides the default body limit.
 	MaxBody int64
+	// ShowsSecret marks an endpoint whose success response shows a secret
+	// once (a token, a write key, a signing secret): with an
+	// Idempotency-Key only the request's fingerprint and status are kept,
+	// and a repeat answers 409 instead of showing the secret again.
+	ShowsSecret bool
 }
 
 // NewServer builds the API and its routes.
@@ -171,7 +176,7 @@ func NewServer(cfg Config) *Server {
 
 		{Method: "GET", Path: "/api/v1/departments", handler: s.handleGetDepartments, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "GET", Path: "/api/v1/tokens", handler: s.handleGetTokens, Auth: true, MinRole: lianlu.RoleAdmin},
-		{Method: "POST", Path: "/api/v1/tokens", handler: s.handlePostToken, Auth: true, MinRole: lianlu.RoleAdmin},
+		{Method: "POST", Path: "/api/v1/tokens", handler: s.handlePostToken, Auth: true, MinRole: lianlu.RoleAdmin, ShowsSecret: true},
 		{Method: "DELETE", Path: "/api/v1/tokens/{id}", handler: s.handleDeleteToken, Auth: true, MinRole: lianlu.RoleAdmin},
 		{Method: "GET", Path: "/api/v1/users", handler: s.handleGetUsers, Auth: true, MinRole: lianlu.RoleAdmin},
 		{Method: "POST", Path: "/api/v1/users", handler: s.handlePostUser, Auth: true, MinRole: lianlu.RoleAdmin},
@@ -198,11 +203,11 @@ func NewServer(cfg Config) *Server {
 		{Method: "POST", Path: "/api/v1/workorders/{id}/resolve", handler: s.handleResolveWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 		{Method: "POST", Path: "/api/v1/workorders/{id}/reassign", handler: s.handleReassignWorkOrder, Auth: true, MinRole: lianlu.RoleOperator},
 
-		{Method: "POST", Path: "/api/v1/webhooks", handler: s.handlePostWebhook, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/webhooks", handler: s.handlePostWebhook, Auth: true, MinRole: lianlu.RoleManager, ShowsSecret: true},
 		{Method: "GET", Path: "/api/v1/webhooks", handler: s.handleGetWebhooks, Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "GET", Path: "/api/v1/webhooks/{id}", handler: s.handleGetWebhook, Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "DELETE", Path: "/api/v1/webhooks/{id}", handler: s.handleDeleteWebhook, Auth: true, MinRole: lianlu.RoleManager},
-		{Method: "POST", Path: "/api/v1/webhooks/{id}/rotate-secret", handler: s.handleRotateWebhookSecret, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/webhooks/{id}/rotate-secret", handler: s.handleRotateWebhookSecret, Auth: true, MinRole: lianlu.RoleManager, ShowsSecret: true},
 		{Method: "GET", Path: "/api/v1/webhooks/{id}/deliveries", handler: s.handleGetWebhookDeliveries, Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "GET", Path: "/api/v1/webhooks/deliveries", handler: s.handleGetDeliveries, Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "POST", Path: "/api/v1/webhooks/deliveries/{id}/replay", handler: s.handleReplayDelivery, Auth: true, MinRole: lianlu.RoleManager},
@@ -234,12 +239,12 @@ func NewServer(cfg Config) *Server {
 		{Method: "GET", Path: "/api/v1/calendars", handler: s.handleGetCalendars, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "PUT", Path: "/api/v1/calendars/{department}", handler: s.handlePutCalendar, Auth: true, MinRole: lianlu.RoleManager},
 
-		{Method: "POST", Path: "/api/v1/sources", handler: s.handlePostSource, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/sources", handler: s.handlePostSource, Auth: true, MinRole: lianlu.RoleManager, ShowsSecret: true},
 		{Method: "GET", Path: "/api/v1/sources", handler: s.handleListSources, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "GET", Path: "/api/v1/sources/{id}", handler: s.handleGetSource, Auth: true, MinRole: lianlu.RoleViewer},
 		{Method: "POST", Path: "/api/v1/sources/{id}/disable", handler: s.setSourceDisabled(true), Auth: true, MinRole: lianlu.RoleManager},
 		{Method: "POST", Path: "/api/v1/sources/{id}/enable", handler: s.setSourceDisabled(false), Auth: true, MinRole: lianlu.RoleManager},
-		{Method: "POST", Path: "/api/v1/sources/{id}/rotate-key", handler: s.handleRotateSourceKey, Auth: true, MinRole: lianlu.RoleManager},
+		{Method: "POST", Path: "/api/v1/sources/{id}/rotate-key", handler: s.handleRotateSourceKey, Auth: true, MinRole: lianlu.RoleManager, ShowsSecret: true},
 	}
 	s.routes = append(s.routes, s.collectionRoutes()...)
 	for _, call := range segmentCalls {
@@ -308,7 +313,7 @@ func (s *Server) adapt(rt Route) http.Handler {
 			}
 			r = r.WithContext(lianlu.NewContextWithPrincipal(r.Context(), p))
 			if r.Method == http.MethodPost && r.Header.Get("Idempotency-Key") != "" {
-				s.serveIdempotent(w, r, p, rt.handler)
+				s.serveIdempotent(w, r, p, rt)
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/httpapi"
+	"github.com/lianlu/lianlu/internal/netguard"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
@@ -169,6 +170,18 @@ func TestWebhooksAPI_BadInput(t *testing.T) {
 		{`{"url":"https://x.example/","event_types":["order.*","bad type"]}`, "event_types[1]"},
 		{`{"url":"https://x.example/","event_types":["order.*"],"department":"nope"}`, "department"},
 		{`{"url":"https://x.example/","event_types":["order.*"],"secret":"mine"}`, "body"},
+		// Literal loopback, private, link-local and unique-local
+		// addresses, and names of this machine, are refused when saved
+		// (and again, by the address connected to, at every delivery).
+		{`{"url":"http://127.0.0.1:9000/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://[::1]/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://[::ffff:127.0.0.1]/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://10.1.2.3/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://192.168.1.10/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://169.254.169.254/latest/meta-data/","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://[fe80::1]/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://[fd00::1]/hook","event_types":["order.*"]}`, "url"},
+		{`{"url":"http://localhost:8080/hook","event_types":["order.*"]}`, "url"},
 	} {
 		r := e.do("POST", "/api/v1/webhooks", e.admin, jsonCT, []byte(tc.body))
 		if r.status != 400 {
@@ -210,6 +223,9 @@ type deliveryJSON struct {
 // the same webhook-id.
 func TestWebhooksAPI_DeliveryLogAndReplay(t *testing.T) {
 	e, svc := newWebhookEnv(t)
+	// The receiver is on loopback: allowed explicitly, as an on-premise
+	// target would be.
+	svc.Outbound = netguard.MustNew("127.0.0.1/32")
 	var healthy atomic.Bool
 	var ids []string
 	idc := make(chan string, 10)
@@ -224,7 +240,7 @@ func TestWebhooksAPI_DeliveryLogAndReplay(t *testing.T) {
 	defer rcv.Close()
 	hook := e.mustCreateWebhook(e.admin, `{"url":"`+rcv.URL+`","event_types":["order.placed"]}`)
 
-	worker := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), MaxAttempts: 2, BackoffBase: time.Millisecond,
+	worker := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), Outbound: svc.Outbound, MaxAttempts: 2, BackoffBase: time.Millisecond,
 		BackoffCap: 2 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	if err := worker.Start(context.Background()); err != nil {
 		t.Fatal(err)

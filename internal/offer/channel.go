@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -36,7 +37,9 @@ type Inbox struct{}
 func (Inbox) Send(context.Context, *sqlstore.Tx, Message) error { return nil }
 
 // Webhook POSTs the offer to the rule's URL (the brand's messaging
-// service) through the durable webhook queue: signed with the Standard
+// service) through the durable webhook queue, with the member's contacts
+// as SendingDepartment may see them (masked unless the rule has
+// AllowContacts): signed with the Standard
 // Webhooks scheme by the secret of the subscription the rule's secret_ref
 // names, retried with backoff, dead-lettered and replayable like every
 // webhook. The webhook-id is "offer_send_<id>", the same on every retry.
@@ -59,11 +62,36 @@ type webhookOffer struct {
 	Body  string `json:"body"`
 }
 
-// webhookMember carries the contacts the messaging service sends to.
+// webhookMember carries the contacts the messaging service sends to:
+// masked (ContactsMasked) unless the sending department sees members'
+// contacts or an admin allowed the rule to carry them.
 type webhookMember struct {
-	ID    int64  `json:"id"`
-	Phone string `json:"phone,omitempty"`
-	Email string `json:"email,omitempty"`
+	ID             int64  `json:"id"`
+	Phone          string `json:"phone,omitempty"`
+	Email          string `json:"email,omitempty"`
+	ContactsMasked bool   `json:"contacts_masked,omitempty"`
+}
+
+// SendingDepartment is the department whose data policy what the offer
+// channels send out follows: offers are marketing's.
+const SendingDepartment = lianlu.DeptMarketing
+
+// memberFor returns what a rule's webhook sends of m: her id, and her
+// contacts in clear only when the sending department sees them
+// (lianlu.SeesMemberPII) or the rule has AllowContacts.
+func memberFor(r lianlu.OfferRule, m lianlu.Member) webhookMember {
+	out := webhookMember{ID: m.ID, Phone: m.Phone, Email: m.Email}
+	if r.AllowContacts || lianlu.SeesMemberPII(lianlu.Principal{Department: SendingDepartment, Role: lianlu.RoleOperator}) {
+		return out
+	}
+	if out.Phone != "" {
+		out.Phone = access.MaskPhone(out.Phone)
+	}
+	if out.Email != "" {
+		out.Email = access.MaskEmail(out.Email)
+	}
+	out.ContactsMasked = true
+	return out
 }
 
 type webhookCoupon struct {
@@ -81,7 +109,7 @@ func (Webhook) Send(ctx context.Context, tx *sqlstore.Tx, m Message) error {
 	}
 	p := WebhookPayload{Type: "offer.sent", SendID: m.SendID, SentAt: m.At,
 		Offer:  webhookOffer{ID: m.Rule.ID, Name: m.Rule.Name, Title: m.Rule.Title, Body: m.Rule.Body},
-		Member: webhookMember{ID: m.Member.ID, Phone: m.Member.Phone, Email: m.Member.Email}}
+		Member: memberFor(m.Rule, m.Member)}
 	if c := m.Coupon; c != nil {
 		p.Coupon = &webhookCoupon{Code: c.Code, ValueOff: c.ValueOff, MinTotal: c.MinTotal, ValidUntil: c.ValidUntil}
 	}
@@ -90,6 +118,6 @@ func (Webhook) Send(ctx context.Context, tx *sqlstore.Tx, m Message) error {
 		return err
 	}
 	_, err = sqlstore.EnqueueDeliveryTx(ctx, tx, sqlstore.DirectDelivery{URL: m.Rule.WebhookURL, Secret: secret, MsgID: "offer_send_" + strconv.FormatInt(m.SendID, 10),
-		Payload: b, EventType: "offer.sent", Subject: sqlstore.MemberSubject(m.Member.ID), Department: lianlu.DeptMarketing})
+		Payload: b, EventType: "offer.sent", Subject: sqlstore.MemberSubject(m.Member.ID), Department: SendingDepartment})
 	return err
 }

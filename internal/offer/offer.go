@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/netguard"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
@@ -25,6 +26,10 @@ import (
 // Service implements lianlu.OfferService: rules are validated (their
 // condition compiled) before they are stored.
 type Service struct {
+	// Outbound checks a webhook rule's URL when it is saved (nil: public
+	// addresses only); the webhook worker checks again when it sends.
+	Outbound *netguard.Policy
+
 	db *sqlstore.DB
 	// onChange is called after a rule is saved (the engine reloads).
 	onChange func()
@@ -85,6 +90,9 @@ func Validate(r *lianlu.OfferRule) []lianlu.FieldError {
 		if r.WebhookURL != "" || r.SecretRef != "" {
 			add("webhook_url", "only for the webhook channel")
 		}
+		if r.AllowContacts {
+			add("allow_contacts", "only for the webhook channel: the inbox sends nothing out")
+		}
 	case lianlu.OfferWebhook:
 		if msg := webhook.ValidateURL(r.WebhookURL); msg != "" {
 			add("webhook_url", msg)
@@ -138,9 +146,15 @@ func Validate(r *lianlu.OfferRule) []lianlu.FieldError {
 	return errs
 }
 
-// SaveRule validates and stores a rule.
+// SaveRule validates and stores a rule; see lianlu.OfferService.
 func (s *Service) SaveRule(ctx context.Context, r lianlu.OfferRule) (lianlu.OfferRule, error) {
-	if errs := Validate(&r); len(errs) > 0 {
+	errs := Validate(&r)
+	if r.Channel == lianlu.OfferWebhook && webhook.ValidateURL(r.WebhookURL) == "" {
+		if err := s.Outbound.CheckURL(r.WebhookURL); err != nil {
+			errs = append(errs, lianlu.FieldError{Field: "webhook_url", Message: err.Error()})
+		}
+	}
+	if len(errs) > 0 {
 		return r, lianlu.Invalid(errs...)
 	}
 	out, err := s.db.SaveOfferRule(ctx, r)

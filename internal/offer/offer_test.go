@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/netguard"
 	"github.com/lianlu/lianlu/internal/offer"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
@@ -88,6 +90,8 @@ func TestOffers(t *testing.T) {
 
 			engine := offer.NewEngine(db, offer.EngineConfig{})
 			svc := offer.NewService(db, engine)
+			// The messaging service is on loopback: allowed explicitly.
+			svc.Outbound = netguard.MustNew("127.0.0.1/32")
 			rule, err := svc.SaveRule(ctx, lianlu.OfferRule{Name: "tried-ap1", Triggers: []string{"product.tried"}, Condition: triedNotBought,
 				Channel: "webhook", WebhookURL: srv.URL, SecretRef: "webhook/" + itoa(wh.ID), Title: "Still thinking about the purifier?", Body: "¥50 off online",
 				Coupon: &lianlu.CouponTemplate{ValueOff: 5000, ValidDays: 14}, Cap: lianlu.FrequencyCap{Count: 1, Window: lianlu.Duration(7 * 24 * time.Hour)}, Active: true})
@@ -125,7 +129,7 @@ func TestOffers(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			worker := webhook.NewWorker(webhook.Config{Store: sqlstore.NewWebhookService(db), Now: clk.Now})
+			worker := webhook.NewWorker(webhook.Config{Store: sqlstore.NewWebhookService(db), Outbound: svc.Outbound, Now: clk.Now})
 
 			// Amy tried the purifier and has not bought it: the rule fires.
 			tried("13800138000", "t1")
@@ -145,6 +149,10 @@ func TestOffers(t *testing.T) {
 			}
 			if rcv.heads[0].Get("webhook-id") != "offer_send_"+itoa(sends[0].ID) {
 				t.Fatalf("webhook-id %q", rcv.heads[0].Get("webhook-id"))
+			}
+			// Marketing's channel sends Amy's number masked.
+			if b := string(rcv.bodies[0]); strings.Contains(b, "13800138000") || !strings.Contains(b, `"contacts_masked":true`) {
+				t.Fatalf("payload %s", b)
 			}
 			// A second trigger within the cap sends nothing.
 			clk.Add(time.Hour)

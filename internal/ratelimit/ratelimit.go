@@ -1,9 +1,10 @@
 // Package ratelimit keeps a token bucket per key (a client IP, a phone
-// number, a user name) in bounded memory, for the public forms: the join
-// page and the console's sign-in.
+// number, a user name and address) in bounded memory, for the public
+// forms: the join page and the console's sign-in.
 package ratelimit
 
 import (
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -45,6 +46,25 @@ func (s *Keyed) Has(key string, now time.Time) bool {
 	defer s.mu.Unlock()
 	l, ok := s.m[key]
 	return !ok || l.TokensAt(now) >= 1
+}
+
+// Wait returns how long from now until key's bucket holds a token again:
+// zero when it holds one (the value of a Retry-After).
+func (s *Keyed) Wait(key string, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.m[key]
+	if !ok {
+		return 0
+	}
+	missing := 1 - l.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	if s.limit <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(missing / float64(s.limit) * float64(time.Second))
 }
 
 func (s *Keyed) limiter(key string, now time.Time) *rate.Limiter {

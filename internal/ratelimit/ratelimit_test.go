@@ -52,3 +52,22 @@ func TestClientIP(t *testing.T) {
 		t.Fatalf("ClientIP = %q", got)
 	}
 }
+
+func TestKeyed_Wait(t *testing.T) {
+	s := New(rate.Every(30*time.Second), 2, 10)
+	now := time.Now()
+	if d := s.Wait("u", now); d != 0 {
+		t.Fatalf("unknown key waits %v", d)
+	}
+	s.Allow("u", now)
+	if d := s.Wait("u", now); d != 0 {
+		t.Fatalf("a token left, yet wait %v", d)
+	}
+	s.Allow("u", now)
+	if d := s.Wait("u", now); d != 30*time.Second {
+		t.Fatalf("empty bucket: wait %v, want 30s", d)
+	}
+	if d := s.Wait("u", now.Add(20*time.Second)); d != 10*time.Second {
+		t.Fatalf("20s later: wait %v, want 10s", d)
+	}
+}

@@ -3,9 +3,11 @@ package sqlstore_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/sqlstore"
+	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 )
 
 func TestAccess_Tokens(t *testing.T) {
@@ -100,6 +102,34 @@ func TestAccess_Users(t *testing.T) {
 			t.Fatalf("users = %v, %v", users, err)
 		}
 	})
+}
+
+// Completed keys are forgotten after IdempotencyTTL, with whatever
+// response they kept (records of earlier versions held secrets).
+func TestDeleteExpiredIdempotencyKeys(t *testing.T) {
+	for _, dialect := range sqlstoretest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			db := sqlstoretest.MustOpen(t, dialect, sqlstore.Options{Now: func() time.Time { return now }})
+			ctx := ctxT(t)
+			for _, k := range []string{"old", "new"} {
+				if _, ok, err := db.ReserveIdempotencyKey(ctx, "token:1", k, "POST", "/api/v1/tokens", "h"); err != nil || !ok {
+					t.Fatalf("reserve %s: %v %v", k, ok, err)
+				}
+				if err := db.CompleteIdempotencyKey(ctx, "token:1", k, 201, "application/json", []byte(`{"token":"llt_x"}`)); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(sqlstore.IdempotencyTTL / 2)
+			}
+			now = now.Add(time.Minute) // "old" is a day and a minute old, "new" half a day
+			if n, err := db.DeleteExpiredIdempotencyKeys(ctx); err != nil || n != 1 {
+				t.Fatalf("deleted %d, %v", n, err)
+			}
+			if rec, ok, err := db.ReserveIdempotencyKey(ctx, "token:1", "new", "POST", "/api/v1/tokens", "h"); err != nil || ok || !rec.Done {
+				t.Fatalf("the unexpired key: %+v %v %v", rec, ok, err)
+			}
+		})
+	}
 }
 
 func TestIdempotencyKeys(t *testing.T) {

@@ -18,19 +18,22 @@ func OfferRuleSubject(id int64) string { return "offer_rule/" + strconv.FormatIn
 // ruleDefinition is what the definition column holds: the rule without the
 // columns of its own.
 type ruleDefinition struct {
-	Description string                 `json:"description"`
-	Triggers    []string               `json:"triggers"`
-	Condition   string                 `json:"condition"`
-	Delay       lianlu.Duration        `json:"delay"`
-	Channel     string                 `json:"channel"`
-	WebhookURL  string                 `json:"webhook_url,omitempty"`
-	SecretRef   string                 `json:"secret_ref,omitempty"`
-	Title       string                 `json:"title"`
-	Body        string                 `json:"body"`
-	Coupon      *lianlu.CouponTemplate `json:"coupon,omitempty"`
-	Cap         lianlu.FrequencyCap    `json:"frequency_cap"`
-	QuietHours  *lianlu.QuietHours     `json:"quiet_hours,omitempty"`
-	Timezone    string                 `json:"timezone"`
+	Description string          `json:"description"`
+	Triggers    []string        `json:"triggers"`
+	Condition   string          `json:"condition"`
+	Delay       lianlu.Duration `json:"delay"`
+	Channel     string          `json:"channel"`
+	WebhookURL  string          `json:"webhook_url,omitempty"`
+	SecretRef   string          `json:"secret_ref,omitempty"`
+	// AllowContacts is kept only when set: rules stored before it
+	// existed read as false, which is the safe default.
+	AllowContacts bool                   `json:"allow_contacts,omitempty"`
+	Title         string                 `json:"title"`
+	Body          string                 `json:"body"`
+	Coupon        *lianlu.CouponTemplate `json:"coupon,omitempty"`
+	Cap           lianlu.FrequencyCap    `json:"frequency_cap"`
+	QuietHours    *lianlu.QuietHours     `json:"quiet_hours,omitempty"`
+	Timezone      string                 `json:"timezone"`
 }
 
 const offerRuleColumns = `id, name, definition, after_seq, active, created_by, created_at, updated_at`
@@ -46,15 +49,18 @@ func scanOfferRule(r rowScanner) (lianlu.OfferRule, error) {
 		return o, fmt.Errorf("decode offer rule %d: %w", o.ID, err)
 	}
 	o.Description, o.Triggers, o.Condition, o.Delay, o.Channel, o.WebhookURL, o.SecretRef = d.Description, d.Triggers, d.Condition, d.Delay, d.Channel, d.WebhookURL, d.SecretRef
+	o.AllowContacts = d.AllowContacts
 	o.Title, o.Body, o.Coupon, o.Cap, o.QuietHours, o.Timezone = d.Title, d.Body, d.Coupon, d.Cap, d.QuietHours, d.Timezone
 	return o, nil
 }
 
 // SaveOfferRule stores a validated rule: a new one when r.ID is 0, else a
 // replacement (ENOTFOUND for an unknown id). Audited, with offer.rule_saved.
+// AllowContacts is an admin's to grant (EFORBIDDEN otherwise, see
+// checkAllowContacts); a change of it is audited on its own.
 func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.OfferRule, error) {
 	def, err := json.Marshal(ruleDefinition{Description: r.Description, Triggers: r.Triggers, Condition: r.Condition, Delay: r.Delay, Channel: r.Channel,
-		WebhookURL: r.WebhookURL, SecretRef: r.SecretRef, Title: r.Title, Body: r.Body, Coupon: r.Coupon, Cap: r.Cap, QuietHours: r.QuietHours, Timezone: r.Timezone})
+		WebhookURL: r.WebhookURL, SecretRef: r.SecretRef, AllowContacts: r.AllowContacts, Title: r.Title, Body: r.Body, Coupon: r.Coupon, Cap: r.Cap, QuietHours: r.QuietHours, Timezone: r.Timezone})
 	if err != nil {
 		return r, err
 	}
@@ -63,6 +69,16 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 			return err
 		}
 		d := tx.db.dialect
+		var prev lianlu.OfferRule
+		if r.ID != 0 {
+			var err error
+			if prev, err = FindOfferRuleTx(ctx, tx, r.ID); err != nil {
+				return err
+			}
+		}
+		if err := checkAllowContacts(ctx, prev, r); err != nil {
+			return err
+		}
 		if r.ID == 0 {
 			r.CreatedBy, r.CreatedAt = actorOf(ctx), tx.now
 			var after *int64
@@ -78,10 +94,6 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 				return fmt.Errorf("insert offer rule: %w", err)
 			}
 		} else {
-			prev, err := FindOfferRuleTx(ctx, tx, r.ID)
-			if err != nil {
-				return err
-			}
 			r.CreatedBy, r.CreatedAt, r.AfterSeq = prev.CreatedBy, prev.CreatedAt, prev.AfterSeq
 			if _, err := tx.exec(ctx, `UPDATE offer_rules SET name = ?, definition = ?, active = ?, updated_at = ? WHERE id = ?`,
 				r.Name, string(def), r.Active, d.timeArg(tx.now), r.ID); err != nil {
@@ -95,10 +107,42 @@ func (db *DB) SaveOfferRule(ctx context.Context, r lianlu.OfferRule) (lianlu.Off
 		if _, err := appendCommandEvent(ctx, tx, "offer.rule_saved", OfferRuleSubject(r.ID), lianlu.DeptMarketing, "", r); err != nil {
 			return err
 		}
+		if r.AllowContacts != prev.AllowContacts {
+			action, url := "offer_rule.contacts_allowed", r.WebhookURL
+			if !r.AllowContacts {
+				action, url = "offer_rule.contacts_disallowed", prev.WebhookURL
+			}
+			if err := WriteAudit(ctx, tx, action, "offer_rule", strconv.FormatInt(r.ID, 10), lianlu.DeptMarketing,
+				map[string]any{"name": r.Name, "webhook_url": url}); err != nil {
+				return err
+			}
+		}
 		return WriteAudit(ctx, tx, "offer_rule.saved", "offer_rule", strconv.FormatInt(r.ID, 10), lianlu.DeptMarketing,
-			map[string]any{"name": r.Name, "active": r.Active})
+			map[string]any{"name": r.Name, "active": r.Active, "allow_contacts": r.AllowContacts})
 	})
 	return r, err
+}
+
+// checkAllowContacts lets only an admin grant a rule the right to send
+// members' contacts in clear (prev is the stored rule, zero for a new
+// one). The grant is for the URL and channel the admin saw: a non-admin
+// may keep it while editing the rest, or turn it off, but not keep it
+// while pointing the rule elsewhere.
+func checkAllowContacts(ctx context.Context, prev, r lianlu.OfferRule) error {
+	if !r.AllowContacts {
+		return nil
+	}
+	if p, _ := lianlu.PrincipalFromContext(ctx); p.IsAdmin() {
+		return nil
+	}
+	if !prev.AllowContacts {
+		return lianlu.Errorf(lianlu.EFORBIDDEN, "allow_contacts: only an admin lets an offer rule send members' contacts in clear")
+	}
+	if prev.WebhookURL != r.WebhookURL || prev.Channel != r.Channel {
+		return lianlu.Errorf(lianlu.EFORBIDDEN, "allow_contacts: an admin allowed this rule to send members' contacts to %s only; "+
+			"save the new URL with allow_contacts false, or ask an admin", prev.WebhookURL)
+	}
+	return nil
 }
 
 // checkOfferSecretRefTx allows a rule's secret_ref only when it names an

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/collect"
+	"github.com/lianlu/lianlu/internal/netguard"
 	"github.com/lianlu/lianlu/internal/webhook"
 )
 
@@ -38,6 +39,9 @@ type WebhookService struct {
 	// SecretGrace is how long a rotated-out secret keeps signing (default
 	// DefaultSecretGrace).
 	SecretGrace time.Duration
+	// Outbound checks a subscription's URL when it is saved (nil: public
+	// addresses only); the worker checks again at every delivery.
+	Outbound *netguard.Policy
 
 	mu     sync.Mutex
 	notify chan struct{}
@@ -103,8 +107,15 @@ func (s *WebhookService) findWebhookTx(ctx context.Context, tx *Tx, id int64) (w
 
 // CreateWebhook stores a subscription with a new secret; see
 // webhook.Service. It receives only events appended after it was created.
+// A URL whose host is a literal address Outbound refuses (or localhost)
+// is invalid.
 func (s *WebhookService) CreateWebhook(ctx context.Context, c webhook.Create) (webhook.WithSecret, error) {
 	errs := c.Validate()
+	if webhook.ValidateURL(c.URL) == "" {
+		if err := s.Outbound.CheckURL(c.URL); err != nil {
+			errs = append(errs, lianlu.FieldError{Field: "url", Message: err.Error()})
+		}
+	}
 	secret, err := webhook.NewSecret()
 	if err != nil {
 		return webhook.WithSecret{}, err

@@ -9,9 +9,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/httpapi"
@@ -211,7 +214,8 @@ type loginData struct {
 	Username string
 	Failed   bool
 	// Limited is set when the attempt was refused unchecked: too many
-	// from this address, or too many failures for this user name.
+	// from this address, or too many failures for this user name from
+	// this address.
 	Limited bool
 }
 
@@ -219,14 +223,33 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	next := safeNext(r.PostForm.Get("next"))
 	now, ip, account := c.cfg.Now(), ratelimit.ClientIP(r), strings.ToLower(username)
-	if !c.loginIPs.Allow(ip, now) || !c.loginFails.Has(account, now) {
+	// Failures lock the attempts of one address on one account, not the
+	// account: its owner elsewhere still signs in.
+	attempts := account + "\x00" + ip
+	var wait time.Duration
+	if !c.loginIPs.Allow(ip, now) {
+		wait = c.loginIPs.Wait(ip, now)
+	} else if !c.loginFails.Has(attempts, now) {
+		wait = c.loginFails.Wait(attempts, now)
+	}
+	if wait > 0 {
 		c.logger.WarnContext(r.Context(), "console sign-in refused: too many attempts", slog.String("username", username), slog.String("remote", r.RemoteAddr))
-		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
 		return c.render(w, r, http.StatusTooManyRequests, "login", "", false, loginData{Next: next, Username: username, Limited: true})
+	}
+	if !c.loginUserFails.Has(account, now) {
+		// Many failures on this account from everywhere: slow every
+		// attempt down, the owner's too, but refuse none.
+		c.logger.WarnContext(r.Context(), "console sign-in delayed: many failures for this user", slog.String("username", username),
+			slog.String("remote", r.RemoteAddr), slog.Duration("delay", c.cfg.LoginUserDelay))
+		if err := c.cfg.Sleep(r.Context(), c.cfg.LoginUserDelay); err != nil {
+			return nil // the browser has gone
+		}
 	}
 	_, u, secret, err := c.cfg.Sessions.Login(r.Context(), username, r.PostForm.Get("password"), c.cfg.SessionTTL)
 	if lianlu.ErrorCode(err) == lianlu.EUNAUTHORIZED {
-		c.loginFails.Allow(account, now)
+		c.loginFails.Allow(attempts, now)
+		c.loginUserFails.Allow(account, now)
 		c.logger.WarnContext(r.Context(), "console sign-in failed", slog.String("username", username), slog.String("remote", r.RemoteAddr))
 		return c.render(w, r, http.StatusUnauthorized, "login", "", false, loginData{Next: next, Username: username, Failed: true})
 	} else if err != nil {

@@ -94,11 +94,23 @@ type Config struct {
 	LoginIPRate  rate.Limit
 	LoginIPBurst int
 	// LoginFailRate and LoginFailBurst limit failed sign-ins per user name
-	// (default 10 in a row, then one every 30s), against guessing one
-	// account's password from many addresses. A refused attempt is not
-	// checked and costs no token.
+	// and client address (default 10 in a row, then one every 30s): the
+	// attempts are locked, not the account, so that someone guessing from
+	// one address cannot lock its owner out elsewhere. A refused attempt
+	// is not checked and costs no token.
 	LoginFailRate  rate.Limit
 	LoginFailBurst int
+	// LoginUserRate and LoginUserBurst count failed sign-ins per user name
+	// from every address together (default 30, then one a minute), against
+	// guessing one account's password from many addresses. Past them every
+	// attempt on that account, the owner's too, waits LoginUserDelay
+	// (default 3s) before its password is checked: delayed, never refused.
+	LoginUserRate  rate.Limit
+	LoginUserBurst int
+	LoginUserDelay time.Duration
+	// Sleep waits d or until ctx ends (default a timer); tests record the
+	// delays instead of waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Version is shown in the footer.
 	Version string
 	// Strict makes a missing translation an error (tests).
@@ -114,13 +126,26 @@ type Console struct {
 	closing chan struct{}
 	secure  bool
 
-	// loginIPs and loginFails are the sign-in limits (Config.LoginIP*,
-	// Config.LoginFail*).
-	loginIPs, loginFails *ratelimit.Keyed
+	// loginIPs, loginFails and loginUserFails are the sign-in limits
+	// (Config.LoginIP*, Config.LoginFail* per user name and address,
+	// Config.LoginUser* per user name).
+	loginIPs, loginFails, loginUserFails *ratelimit.Keyed
 }
 
-// maxLoginKeys bounds the client IPs and user names each sign-in limit
-// remembers.
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// maxLoginKeys bounds the client IPs, user names and pairs of them each
+// sign-in limit remembers.
 const maxLoginKeys = 10000
 
 // New builds the console, parsing and checking every template.
@@ -153,10 +178,20 @@ func New(cfg Config) (*Console, error) {
 	if cfg.LoginFailRate <= 0 || cfg.LoginFailBurst <= 0 {
 		cfg.LoginFailRate, cfg.LoginFailBurst = rate.Every(30*time.Second), 10
 	}
+	if cfg.LoginUserRate <= 0 || cfg.LoginUserBurst <= 0 {
+		cfg.LoginUserRate, cfg.LoginUserBurst = rate.Every(time.Minute), 30
+	}
+	if cfg.LoginUserDelay <= 0 {
+		cfg.LoginUserDelay = 3 * time.Second
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
 	c := &Console{cfg: cfg, logger: cfg.Logger.With(slog.String("component", "console")), mux: http.NewServeMux(),
 		closing: make(chan struct{}), secure: strings.HasPrefix(cfg.BaseURL, "https://"),
-		loginIPs:   ratelimit.New(cfg.LoginIPRate, cfg.LoginIPBurst, maxLoginKeys),
-		loginFails: ratelimit.New(cfg.LoginFailRate, cfg.LoginFailBurst, maxLoginKeys)}
+		loginIPs:       ratelimit.New(cfg.LoginIPRate, cfg.LoginIPBurst, maxLoginKeys),
+		loginFails:     ratelimit.New(cfg.LoginFailRate, cfg.LoginFailBurst, maxLoginKeys),
+		loginUserFails: ratelimit.New(cfg.LoginUserRate, cfg.LoginUserBurst, maxLoginKeys)}
 	ps, err := parsePages(c)
 	if err != nil {
 		return nil, err

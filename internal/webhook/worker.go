@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/netguard"
 )
 
 // Config configures a Worker. Zero fields take the documented defaults.
@@ -24,9 +25,13 @@ type Config struct {
 	// FanOut, when set, runs alongside the worker: the subscription that
 	// turns new events into deliveries (sqlstore.WebhookService.FanOut).
 	FanOut Runner
-	// Client sends the requests. Default: an http.Client that does not
-	// follow redirects (a 3xx is a failed attempt).
+	// Client sends the requests. Default: Outbound's client
+	// (netguard.Policy.NewClient), which does not follow redirects (a 3xx
+	// is a failed attempt).
 	Client *http.Client
+	// Outbound decides which addresses deliveries may reach (nil: public
+	// addresses only). A delivery to a refused address is dead at once.
+	Outbound *netguard.Policy
 	// Logger receives operational logs; default discards.
 	Logger *slog.Logger
 	// Now is the clock for webhook-timestamp and attempt times; default
@@ -113,9 +118,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.UserAgent = "Lianlu-Webhooks/1"
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		cfg.Client = cfg.Outbound.NewClient(netguard.ClientOptions{Timeout: cfg.Timeout})
 	}
 	return &Worker{
 		cfg:     cfg,
@@ -278,6 +281,8 @@ func (w *Worker) Deliver(ctx context.Context, c Claim) {
 	n := d.Attempts + 1
 	switch {
 	case res.Outcome == OutcomeDelivered:
+	case res.Outcome == OutcomeDead:
+		// Refused by the outbound policy: another attempt would be too.
 	case n >= w.cfg.MaxAttempts:
 		res.Outcome = OutcomeDead
 	default:
@@ -346,6 +351,12 @@ func (w *Worker) attempt(ctx context.Context, c Claim) AttemptResult {
 	}
 	resp, err := w.cfg.Client.Do(req)
 	if err != nil {
+		var refused *netguard.RefusedError
+		if errors.As(err, &refused) {
+			res = finish(0, refused.Error()+" (not retried)")
+			res.Outcome = OutcomeDead
+			return res
+		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			return finish(0, "timeout after "+w.cfg.Timeout.String())
 		}

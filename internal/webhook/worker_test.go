@@ -5,17 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/netguard"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/sqlstore/sqlstoretest"
 	"github.com/lianlu/lianlu/internal/webhook"
@@ -165,6 +169,7 @@ func TestWorker_FailsThreeTimesThenSucceeds(t *testing.T) {
 		ctx := adminCtx(t)
 		db := st.open(t, nil)
 		svc := sqlstore.NewWebhookService(db)
+		svc.Outbound = allowLoopback
 		rcv := newReceiver(t, 500, 500, 500, 200)
 		hook, err := svc.CreateWebhook(ctx, webhook.Create{URL: rcv.srv.URL + "/hooks", EventTypes: []string{"order.*"}})
 		if err != nil {
@@ -172,7 +177,7 @@ func TestWorker_FailsThreeTimesThenSucceeds(t *testing.T) {
 		}
 		rcv.setSecret(hook.Secret)
 
-		w := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), BackoffBase: time.Millisecond, BackoffCap: 5 * time.Millisecond,
+		w := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), Outbound: allowLoopback, BackoffBase: time.Millisecond, BackoffCap: 5 * time.Millisecond,
 			PollInterval: 10 * time.Millisecond})
 		if err := w.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -236,13 +241,14 @@ func TestWorker_DeadLetterAndReplay(t *testing.T) {
 		clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 		db := st.open(t, clk.Now)
 		svc := sqlstore.NewWebhookService(db)
+		svc.Outbound = allowLoopback
 		rcv := newReceiver(t, 500, 502, 503)
 		hook, err := svc.CreateWebhook(ctx, webhook.Create{URL: rcv.srv.URL, EventTypes: []string{"order.placed"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rcv.setSecret(hook.Secret)
-		w := webhook.NewWorker(webhook.Config{Store: svc, Now: clk.Now, MaxAttempts: 3, BackoffBase: 10 * time.Second, BackoffCap: time.Minute,
+		w := webhook.NewWorker(webhook.Config{Store: svc, Outbound: allowLoopback, Now: clk.Now, MaxAttempts: 3, BackoffBase: 10 * time.Second, BackoffCap: time.Minute,
 			Rand: func() float64 { return 0.5 }})
 		appendEvent(t, db, "O-1", "order.placed")
 		if _, err := svc.FanOut().ProcessOnce(ctx); err != nil {
@@ -323,6 +329,7 @@ func TestWorker_SurvivesRestart(t *testing.T) {
 
 		db := st.open(t, clk.Now)
 		svc := sqlstore.NewWebhookService(db)
+		svc.Outbound = allowLoopback
 		hook, err := svc.CreateWebhook(ctx, webhook.Create{URL: rcv.srv.URL, EventTypes: []string{"order.*"}})
 		if err != nil {
 			t.Fatal(err)
@@ -345,7 +352,7 @@ func TestWorker_SurvivesRestart(t *testing.T) {
 		clk.Add(2 * time.Minute) // past the lost claim's lease
 		db = st.open(t, clk.Now)
 		svc = sqlstore.NewWebhookService(db)
-		w := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), Now: clk.Now, PollInterval: 10 * time.Millisecond})
+		w := webhook.NewWorker(webhook.Config{Store: svc, FanOut: svc.FanOut(), Outbound: allowLoopback, Now: clk.Now, PollInterval: 10 * time.Millisecond})
 		if err := w.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +391,7 @@ func TestWorker_StopFinishesInFlight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := webhook.NewWorker(webhook.Config{Store: svc, PollInterval: 10 * time.Millisecond})
+		w := webhook.NewWorker(webhook.Config{Store: svc, Outbound: allowLoopback, PollInterval: 10 * time.Millisecond})
 		if err := w.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -410,4 +417,100 @@ func TestWorker_StopFinishesInFlight(t *testing.T) {
 			t.Fatalf("webhook.delivered events %+v %v", es, err)
 		}
 	})
+}
+
+// allowLoopback lets deliveries reach the test receivers on 127.0.0.1:
+// without it they are refused, as they would be in production.
+var allowLoopback = netguard.MustNew("127.0.0.1/32")
+
+// Outbound requests to loopback (and private, link-local … addresses) are
+// refused when they are sent, by the address actually connected to (also
+// for a name that resolves to loopback), without the receiver seeing a
+// request: the delivery is dead at its first attempt, with the reason in
+// its log, and not retried.
+func TestWorker_RefusesForbiddenAddresses(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st store) {
+		ctx := adminCtx(t)
+		db := st.open(t, nil)
+		svc := sqlstore.NewWebhookService(db)
+		rcv := newReceiver(t)
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(rcv.srv.URL, "http://"))
+		// A subscription saved while the allow-list let loopback in: the
+		// worker's own policy decides at send time.
+		svc.Outbound = allowLoopback
+		hook, err := svc.CreateWebhook(ctx, webhook.Create{URL: rcv.srv.URL + "/hooks", EventTypes: []string{"order.*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Only loopback targets, so that a broken guard sends nothing off
+		// this machine; the other ranges are netguard's unit tests'.
+		targets := []string{"http://localhost:" + port + "/x", "http://[::ffff:127.0.0.1]:" + port + "/x", "http://127.0.0.2:" + port + "/",
+			"http://[::1]:" + port + "/"}
+		err = db.WithTx(ctx, func(tx *sqlstore.Tx) error {
+			for _, u := range targets {
+				if _, err := sqlstore.EnqueueDeliveryTx(ctx, tx, sqlstore.DirectDelivery{URL: u, Payload: json.RawMessage(`{"x":1}`)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvent(t, db, "O-1", "order.placed")
+		if _, err := svc.FanOut().ProcessOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w := webhook.NewWorker(webhook.Config{Store: svc, MaxAttempts: 5})
+		if n, err := w.ProcessDue(ctx); err != nil || n != len(targets)+1 {
+			t.Fatalf("processed %d, %v", n, err)
+		}
+		if n, _ := w.ProcessDue(ctx); n != 0 {
+			t.Fatalf("%d refused deliveries were retried", n)
+		}
+		ds, err := svc.FindDeliveries(ctx, webhook.DeliveryFilter{})
+		if err != nil || len(ds) != len(targets)+1 {
+			t.Fatalf("deliveries %+v %v", ds, err)
+		}
+		for _, d := range ds {
+			if d.Status != webhook.DeliveryDead || d.Attempts != 1 || len(d.AttemptLog) != 1 || d.NextAttemptAt != nil ||
+				!strings.Contains(d.LastError, "refused") || !strings.Contains(d.LastError, "LIANLU_OUTBOUND_ALLOW") {
+				t.Errorf("delivery to %s: %+v", d.URL, d)
+			}
+		}
+		if n := len(rcv.requests()); n != 0 {
+			t.Fatalf("the receiver got %d requests", n)
+		}
+		if d, _ := svc.FindDeliveries(ctx, webhook.DeliveryFilter{WebhookID: hook.ID}); len(d) != 1 || !strings.Contains(d[0].LastError, "127.0.0.1 refused: loopback address") {
+			t.Fatalf("subscription delivery %+v", d)
+		}
+	})
+}
+
+// A receiver's redirect is not followed, so it cannot send a delivery on
+// to another address: the 3xx is a failed attempt.
+func TestWorker_DoesNotFollowRedirects(t *testing.T) {
+	ctx := adminCtx(t)
+	db := store{dialect: "sqlite", opts: sqlstore.Options{Path: filepath.Join(t.TempDir(), "lianlu.db")}}.open(t, nil)
+	svc := sqlstore.NewWebhookService(db)
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer target.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	err := db.WithTx(ctx, func(tx *sqlstore.Tx) error {
+		_, err := sqlstore.EnqueueDeliveryTx(ctx, tx, sqlstore.DirectDelivery{URL: redirect.URL, Payload: json.RawMessage(`{}`)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := webhook.NewWorker(webhook.Config{Store: svc, Outbound: allowLoopback, MaxAttempts: 1})
+	if _, err := w.ProcessDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := svc.FindDeliveries(ctx, webhook.DeliveryFilter{})
+	if len(ds) != 1 || ds[0].Status != webhook.DeliveryDead || ds[0].LastStatusCode != http.StatusTemporaryRedirect || hits.Load() != 0 {
+		t.Fatalf("delivery %+v, %d requests at the redirect's target", ds, hits.Load())
+	}
 }
