@@ -180,6 +180,17 @@ type TimelineEntry struct {
 	Event Event  `json:"event"`
 }
 
+// TimelineFilter selects the entries of a member's timeline.
+type TimelineFilter struct {
+	// BeforeSeq returns entries before this seq (0: from the newest).
+	BeforeSeq int64
+	Limit     int
+	// Departments keeps the events of the listed departments only (nil:
+	// all). Readers pass what access.EventDepartments gives them, so that
+	// a timeline shows what the events API would.
+	Departments []string
+}
+
 // MemberService manages members, their identities and their timeline.
 type MemberService interface {
 	// FindMemberByID returns a member with identities, consents and merges,
@@ -216,8 +227,8 @@ type MemberService interface {
 	// ENOTFOUND, or ECONFLICT when it is not open.
 	DismissConflict(ctx context.Context, id int64) (IdentityConflict, error)
 	// Timeline returns what happened with a member across channels, newest
-	// first, before the given seq (0: from the newest).
-	Timeline(ctx context.Context, id int64, beforeSeq int64, limit int) ([]TimelineEntry, error)
+	// first, as f selects. ENOTFOUND for an unknown member.
+	Timeline(ctx context.Context, id int64, f TimelineFilter) ([]TimelineEntry, error)
 	// SaveTier creates or changes a price tier (audited).
 	SaveTier(ctx context.Context, t MemberTier) (MemberTier, error)
 	// FindTiers lists the price tiers.

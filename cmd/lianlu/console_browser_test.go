@@ -51,17 +51,12 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// demoMain seeds the small demo into a fresh data directory (history up to
-// now) and starts a server on it, without the live trickle, so that what
-// changes on the pages is what the test does.
+// demoMain starts a server on a copy of the small demo (demoData: seeded
+// once per test binary, history up to then), without the live trickle,
+// so that what changes on the pages is what the test does.
 func demoMain(t *testing.T) *Main {
 	t.Helper()
-	dir := t.TempDir()
-	var out, errOut bytes.Buffer
-	env := func(string) string { return "" }
-	if err := run(context.Background(), []string{"demo", "--data", dir, "--seed", "1", "--end", time.Now().UTC().Format(time.RFC3339)}, env, &out, &errOut); err != nil {
-		t.Fatalf("demo: %v\n%s", err, errOut.String())
-	}
+	dir := demoData(t)
 	m := NewMain()
 	m.Config.DataDir = dir
 	m.Config.Addr = "127.0.0.1:0"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 	"github.com/lianlu/lianlu/internal/collect"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
@@ -218,13 +219,12 @@ func eventFilterFromQuery(q url.Values, p lianlu.Principal) (lianlu.EventFilter,
 	if len(errs) > 0 {
 		return f, lianlu.Invalid(errs...)
 	}
+	f.Departments = access.EventDepartments(p)
 	if dept := q.Get("department"); dept != "" {
-		if !p.IsAdmin() && dept != p.Department {
+		if f.Departments != nil && !slices.Contains(f.Departments, dept) {
 			return f, lianlu.Errorf(lianlu.EFORBIDDEN, "a non-admin token reads only its own department's events")
 		}
 		f.Departments = []string{dept}
-	} else if !p.IsAdmin() {
-		f.Departments = []string{p.Department}
 	}
 	return f, nil
 }
@@ -242,6 +242,9 @@ func (s *Server) handleGetEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for i := range events {
+		events[i] = access.EventFor(p, events[i])
+	}
 	return writeJSON(w, http.StatusOK, pageByID(events, f.Limit, func(e lianlu.Event) int64 { return e.Seq }))
 }
 
@@ -255,11 +258,11 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !p.IsAdmin() && e.Department != p.Department {
+	if !access.SeesEvent(p, e) {
 		// Not 403: do not reveal that the event exists.
 		return lianlu.Errorf(lianlu.ENOTFOUND, "event %d not found", seq)
 	}
-	return writeJSON(w, http.StatusOK, e)
+	return writeJSON(w, http.StatusOK, access.EventFor(p, e))
 }
 
 // handleStream is a Server-Sent Events feed of new events with the filters
@@ -310,7 +313,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 			return nil // headers are sent; the client reconnects
 		}
 		for _, e := range events {
-			b, _ := json.Marshal(e)
+			b, _ := json.Marshal(access.EventFor(p, e))
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b)
 			f.AfterSeq = e.Seq
 		}

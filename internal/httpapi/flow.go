@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 	"github.com/lianlu/lianlu/internal/sla"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 	"github.com/lianlu/lianlu/internal/timeline"
@@ -191,8 +192,7 @@ func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, _ := lianlu.PrincipalFromContext(r.Context())
-	if !p.IsAdmin() && p.Department != h.FromDepartment && p.Department != h.ToDepartment {
+	if p, _ := lianlu.PrincipalFromContext(r.Context()); !access.SeesHandoff(p, h) {
 		return lianlu.Errorf(lianlu.ENOTFOUND, "handoff %d not found", id)
 	}
 	return writeJSON(w, http.StatusOK, h)
@@ -203,9 +203,11 @@ func (s *Server) handleGetHandoff(w http.ResponseWriter, r *http.Request) error 
 // Timeline is the cross-department view of one object.
 type Timeline = timeline.Timeline
 
-// timeline gathers the history of subject (see timeline.Build).
+// timeline gathers the history of subject as the caller may see it (see
+// timeline.Build).
 func (s *Server) timeline(ctx context.Context, subject string) (Timeline, error) {
-	return timeline.Build(ctx, s.cfg.Events, s.cfg.Handoffs, subject)
+	p, _ := lianlu.PrincipalFromContext(ctx)
+	return timeline.Build(ctx, p, s.cfg.Events, s.cfg.Handoffs, subject)
 }
 
 func (s *Server) handleOrderTimeline(w http.ResponseWriter, r *http.Request) error {

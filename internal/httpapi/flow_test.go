@@ -94,10 +94,28 @@ func TestFeedbackHandoffsFlowsCalendarsAPI(t *testing.T) {
 	if !view.ProductDone || view.ServiceDone || view.Status != "open" {
 		t.Fatalf("after triage: %+v", view.Feedback)
 	}
-	var tl struct{ Items []struct{ Kind string } }
+	// The timeline shows each department what the events and handoffs
+	// APIs show it: service its feedback and the handoffs it made,
+	// marketing nothing of either.
+	var tl struct {
+		Items []struct {
+			Kind  string
+			Event *lianlu.Event
+		}
+		Handoffs []lianlu.Handoff
+	}
+	e.do("GET", fmt.Sprintf("/api/v1/feedback/%d/timeline", fb.ID), service, nil, nil).json(t, &tl)
+	if len(tl.Items) < 3 || len(tl.Handoffs) != 2 {
+		t.Fatalf("service's timeline: %+v", tl)
+	}
+	for _, it := range tl.Items {
+		if it.Event != nil && it.Event.Department != "service" {
+			t.Fatalf("service's timeline shows a %s event %s", it.Event.Department, it.Event.Type)
+		}
+	}
 	e.do("GET", fmt.Sprintf("/api/v1/feedback/%d/timeline", fb.ID), marketing, nil, nil).json(t, &tl)
-	if len(tl.Items) < 5 {
-		t.Fatalf("timeline: %+v", tl)
+	if len(tl.Items) != 0 || len(tl.Handoffs) != 0 {
+		t.Fatalf("marketing's timeline: %+v", tl)
 	}
 
 	// Flows: versions, ETag and If-Match; only admins edit.

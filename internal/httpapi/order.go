@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -63,7 +64,7 @@ func (s *Server) handlePostOrder(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		status = http.StatusCreated
 	}
-	return writeJSON(w, status, o)
+	return writeJSON(w, status, orderFor(r, o))
 }
 
 func (s *Server) handleGetOrders(w http.ResponseWriter, r *http.Request) error {
@@ -91,6 +92,9 @@ func (s *Server) handleGetOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	for i := range items {
+		items[i] = orderFor(r, items[i])
+	}
 	return writeJSON(w, http.StatusOK, pageByID(items, limit, func(x lianlu.Order) int64 { return x.ID }))
 }
 
@@ -103,7 +107,14 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, o)
+	return writeJSON(w, http.StatusOK, orderFor(r, o))
+}
+
+// orderFor masks an order's ship-to unless the caller's department may
+// see it (access.OrderFor).
+func orderFor(r *http.Request, o lianlu.Order) lianlu.Order {
+	p, _ := lianlu.PrincipalFromContext(r.Context())
+	return access.OrderFor(p, o)
 }
 
 // cancelReasonInput is the optional body of the cancel actions.
@@ -127,7 +138,7 @@ func (s *Server) handleCancelOrder(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, o)
+	return writeJSON(w, http.StatusOK, orderFor(r, o))
 }
 
 var fulfillmentStatuses = []string{lianlu.FulfillmentReserved, lianlu.FulfillmentBackordered, lianlu.FulfillmentPicked,

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 )
 
 type workOrderInput struct {
@@ -76,8 +77,7 @@ func (s *Server) workOrderFromPath(r *http.Request) (lianlu.WorkOrder, error) {
 	if err != nil {
 		return wo, err
 	}
-	p, _ := lianlu.PrincipalFromContext(r.Context())
-	if !p.IsAdmin() && p.Department != wo.Department {
+	if p, _ := lianlu.PrincipalFromContext(r.Context()); !access.SeesWorkOrder(p, wo) {
 		return lianlu.WorkOrder{}, lianlu.Errorf(lianlu.ENOTFOUND, "work order %d not found", id)
 	}
 	return wo, nil

@@ -86,7 +86,7 @@ func TestResolver(t *testing.T) {
 		if err != nil || m.ID != alice {
 			t.Fatalf("anonymousId not linked: %+v %v", m, err)
 		}
-		tl, err := members.Timeline(ctx, alice, 0, 100)
+		tl, err := members.Timeline(ctx, alice, lianlu.TimelineFilter{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

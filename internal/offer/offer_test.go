@@ -197,7 +197,7 @@ func TestOffers(t *testing.T) {
 			if c, _ := svc.FindCoupon(ctx, code); c.Status != "redeemed" || c.OrderID != o.ID {
 				t.Fatalf("coupon: %+v", c)
 			}
-			tl, _ := members.Timeline(ctx, amy.Member.ID, 0, 100)
+			tl, _ := members.Timeline(ctx, amy.Member.ID, lianlu.TimelineFilter{Limit: 100})
 			kinds := map[string]int{}
 			for _, e := range tl {
 				kinds[e.Event.Type]++

@@ -82,7 +82,7 @@ func memberSubjectsTx(ctx context.Context, tx *Tx, id int64) ([]string, error) {
 }
 
 // Timeline returns the member's events across channels, newest first.
-func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64, limit int) ([]lianlu.TimelineEntry, error) {
+func (s *MemberService) Timeline(ctx context.Context, id int64, f lianlu.TimelineFilter) ([]lianlu.TimelineEntry, error) {
 	out := []lianlu.TimelineEntry{}
 	err := s.db.readTx(ctx, func(tx *Tx) error {
 		m, err := FindMemberTx(ctx, tx, id)
@@ -92,7 +92,7 @@ func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64,
 		if m.MergedInto != 0 {
 			id = m.MergedInto
 		}
-		es, err := MemberEventsTx(ctx, tx, id, beforeSeq, limit)
+		es, err := memberEventsTx(ctx, tx, id, f.BeforeSeq, f.Limit, f.Departments)
 		if err != nil {
 			return err
 		}
@@ -107,14 +107,29 @@ func (s *MemberService) Timeline(ctx context.Context, id int64, beforeSeq int64,
 // MemberEventsTx returns the events of a member's timeline, newest first,
 // before beforeSeq (0: from the newest).
 func MemberEventsTx(ctx context.Context, tx *Tx, id int64, beforeSeq int64, limit int) ([]lianlu.Event, error) {
+	return memberEventsTx(ctx, tx, id, beforeSeq, limit, nil)
+}
+
+// memberEventsTx is MemberEventsTx keeping the events of departments
+// only (nil: all).
+func memberEventsTx(ctx context.Context, tx *Tx, id int64, beforeSeq int64, limit int, departments []string) ([]lianlu.Event, error) {
 	subjects, err := memberSubjectsTx(ctx, tx, id)
 	if err != nil {
 		return nil, err
 	}
 	q := `SELECT ` + eventColumns + ` FROM events WHERE subject IN (` + placeholders(len(subjects)) + `)`
-	args := make([]any, 0, len(subjects)+1)
+	args := make([]any, 0, len(subjects)+len(departments)+1)
 	for _, sj := range subjects {
 		args = append(args, sj)
+	}
+	if departments != nil {
+		if len(departments) == 0 {
+			return []lianlu.Event{}, nil
+		}
+		q += ` AND department IN (` + placeholders(len(departments)) + `)`
+		for _, d := range departments {
+			args = append(args, d)
+		}
 	}
 	if beforeSeq > 0 {
 		q += ` AND seq < ?`

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 )
 
 type eventsData struct {
@@ -25,19 +26,20 @@ const eventsLimit = 100
 func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	s := sessionOf(r)
 	q := r.URL.Query()
+	p := s.principal()
 	f := lianlu.EventFilter{TypePrefix: strings.TrimSpace(q.Get("type")), Source: strings.TrimSpace(q.Get("source")),
-		Subject: strings.TrimSpace(q.Get("subject")), Limit: eventsLimit}
+		Subject: strings.TrimSpace(q.Get("subject")), Limit: eventsLimit, Departments: access.EventDepartments(p)}
 	dept := q.Get("department")
-	switch {
-	case s.user.Role != lianlu.RoleAdmin:
-		f.Departments = []string{s.user.Department}
-	case dept != "":
+	if dept != "" && f.Departments == nil {
 		f.Departments = []string{dept}
 	}
 	d := eventsData{Filter: url.Values{"type": {f.TypePrefix}, "source": {f.Source}, "subject": {f.Subject}, "department": {dept}}, Limit: eventsLimit}
 	var err error
 	if d.Events, err = c.cfg.Queries.LatestEvents(r.Context(), f); err != nil {
 		return err
+	}
+	for i := range d.Events {
+		d.Events[i] = access.EventFor(p, d.Events[i])
 	}
 	srcDept := ""
 	if s.user.Role != lianlu.RoleAdmin {

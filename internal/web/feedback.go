@@ -43,7 +43,7 @@ func (c *Console) handleFeedback(w http.ResponseWriter, r *http.Request) error {
 	if d.WorkOrders, err = c.cfg.WorkOrders.FindWorkOrders(r.Context(), lianlu.WorkOrderFilter{Subject: sqlstore.FeedbackSubject(id), Limit: 100}); err != nil {
 		return err
 	}
-	if d.Timeline, err = c.buildTimeline(r.Context(), c.translatorOf(r), sqlstore.FeedbackSubject(id)); err != nil {
+	if d.Timeline, err = c.buildTimeline(r.Context(), sessionOf(r).principal(), c.translatorOf(r), sqlstore.FeedbackSubject(id)); err != nil {
 		return err
 	}
 	return c.render(w, r, http.StatusOK, "feedback1", "feedback", true, d)

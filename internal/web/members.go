@@ -181,12 +181,15 @@ func (c *Console) handleMember(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	entries, err := c.cfg.Members.Timeline(r.Context(), id, 0, timelineLimit)
+	// The user sees the events and data the API would show her.
+	p := s.principal()
+	entries, err := c.cfg.Members.Timeline(r.Context(), id, lianlu.TimelineFilter{Limit: timelineLimit, Departments: access.EventDepartments(p)})
 	if err != nil {
 		return err
 	}
 	counts := map[string]int{}
 	for _, e := range entries {
+		e.Event = access.EventFor(p, e.Event)
 		d.Timeline = append(d.Timeline, timelineRow{TimelineEntry: e, Facts: entryFacts(e, d.SeesPII)})
 		counts[e.Kind]++
 	}

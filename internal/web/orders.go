@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lianlu/lianlu"
+	"github.com/lianlu/lianlu/internal/access"
 	"github.com/lianlu/lianlu/internal/sqlstore"
 )
 
@@ -49,7 +50,8 @@ func (c *Console) handleOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := orderData{Order: o}
+	p := sessionOf(r).principal()
+	d := orderData{Order: access.OrderFor(p, o)}
 	fs, err := c.cfg.Fulfillments.FindFulfillments(r.Context(), lianlu.FulfillmentFilter{OrderID: id, Limit: 1})
 	if err != nil {
 		return err
@@ -57,10 +59,17 @@ func (c *Console) handleOrder(w http.ResponseWriter, r *http.Request) error {
 	if len(fs) > 0 {
 		d.Fulfillment = &fs[0]
 	}
-	if d.WorkOrders, err = c.cfg.WorkOrders.FindWorkOrders(r.Context(), lianlu.WorkOrderFilter{Subject: sqlstore.OrderSubject(id), Limit: 100}); err != nil {
+	wos, err := c.cfg.WorkOrders.FindWorkOrders(r.Context(), lianlu.WorkOrderFilter{Subject: sqlstore.OrderSubject(id), Limit: 100})
+	if err != nil {
 		return err
 	}
-	if d.Timeline, err = c.buildTimeline(r.Context(), c.translatorOf(r), sqlstore.OrderSubject(id)); err != nil {
+	for _, wo := range wos {
+		// Only the queues the user may see, as in the API.
+		if access.SeesWorkOrder(p, wo) {
+			d.WorkOrders = append(d.WorkOrders, wo)
+		}
+	}
+	if d.Timeline, err = c.buildTimeline(r.Context(), p, c.translatorOf(r), sqlstore.OrderSubject(id)); err != nil {
 		return err
 	}
 	return c.render(w, r, http.StatusOK, "order", "orders", true, d)

@@ -31,8 +31,10 @@ type timelineView struct {
 	Chart swimlaneChart
 }
 
-func (c *Console) buildTimeline(ctx context.Context, tr *translator, subject string) (timelineView, error) {
-	tl, err := timeline.Build(ctx, c.cfg.Events, c.cfg.Handoffs, subject)
+// buildTimeline gathers subject's timeline as p may see it (timeline.Build,
+// as the API).
+func (c *Console) buildTimeline(ctx context.Context, p lianlu.Principal, tr *translator, subject string) (timelineView, error) {
+	tl, err := timeline.Build(ctx, p, c.cfg.Events, c.cfg.Handoffs, subject)
 	if err != nil {
 		return timelineView{}, err
 	}

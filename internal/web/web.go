@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,6 +131,9 @@ type Console struct {
 	// (Config.LoginIP*, Config.LoginFail* per user name and address,
 	// Config.LoginUser* per user name).
 	loginIPs, loginFails, loginUserFails *ratelimit.Keyed
+
+	// pagePaths are the paths of the GET routes behind sign-in (Pages).
+	pagePaths []string
 }
 
 // sleep waits d, or until ctx ends.
@@ -210,6 +214,10 @@ func (c *Console) Close() {
 	}
 }
 
+// Pages returns the path patterns of the console's GET routes behind
+// sign-in, such as "/orders/{id}", so that tests can walk every page.
+func (c *Console) Pages() []string { return slices.Clone(c.pagePaths) }
+
 // Handler returns the console's handler, to be mounted at "/".
 func (c *Console) Handler() http.Handler { return c.withHeaders(c.mux) }
 
@@ -264,6 +272,9 @@ func (c *Console) routes() {
 	}
 	for _, rt := range rs {
 		c.mux.Handle(rt.pattern, c.adapt(rt))
+		if method, path, _ := strings.Cut(rt.pattern, " "); method == http.MethodGet && !rt.public {
+			c.pagePaths = append(c.pagePaths, path)
+		}
 	}
 	c.mux.Handle("/", c.adapt(route{handler: func(w http.ResponseWriter, r *http.Request) error {
 		return lianlu.Errorf(lianlu.ENOTFOUND, "no such page")
