@@ -146,7 +146,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
 	offers := offer.NewService(db, m.Offers)
-	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
+	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion, BaseURL: baseURL,
 		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
 	if err != nil {
 		return err
