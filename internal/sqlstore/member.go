@@ -226,7 +226,7 @@ func MemberHasVerifiedIdentityTx(ctx context.Context, tx *Tx, id int64) (bool, e
 	return n > 0, nil
 }
 
-const memberColumns = `m.id, m.phone, m.email, m.traits, m.tags, m.tier, hs.code, js.code, m.joined_staff, m.joined_at, m.merged_into, m.created_at, m.updated_at`
+const memberColumns = `m.id, m.phone, m.email, m.traits, m.tags, m.tier, hs.code, js.code, m.joined_staff, m.joined_at, m.merged_into, m.created_at, m.updated_at, m.erased_at`
 
 const memberFrom = ` FROM members m LEFT JOIN locations hs ON hs.id = m.home_store_id LEFT JOIN locations js ON js.id = m.joined_store_id`
 
@@ -237,7 +237,7 @@ func scanMember(r rowScanner) (lianlu.Member, error) {
 	var merged *int64
 	var updated *time.Time
 	if err := r.Scan(&m.ID, &phone, &email, &traits, &tags, &tier, &home, &joined, &staff, nullTime{&m.JoinedAt}, &merged,
-		sqlTime{&m.CreatedAt}, nullTime{&updated}); err != nil {
+		sqlTime{&m.CreatedAt}, nullTime{&updated}, nullTime{&m.ErasedAt}); err != nil {
 		return m, err
 	}
 	m.Phone, m.Email, m.Tier, m.HomeStore, m.JoinedStore, m.JoinedStaff = deref(phone), deref(email), deref(tier), deref(home), deref(joined), deref(staff)
