@@ -163,6 +163,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Offers:            offers,
 		Stores:            stores,
 		Members:           members,
+		Privacy:           sqlstore.NewPrivacyService(db, sqlstore.PrivacyConfig{SLA: m.Config.PrivacySLA}),
 		BaseURL:           baseURL,
 		Join:              joinPage,
 		Events:            events,

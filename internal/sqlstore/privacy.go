@@ -39,9 +39,6 @@ type PrivacyConfig struct {
 	// SLA is the time to answer a request, in calendar time from when the
 	// member made it (default lianlu.DefaultPrivacySLA, 15 days).
 	SLA time.Duration
-	// Department handles requests (default lianlu.PrivacyDepartment,
-	// service).
-	Department string
 }
 
 // PrivacyService implements lianlu.PrivacyService.
@@ -56,9 +53,6 @@ var _ lianlu.PrivacyService = (*PrivacyService)(nil)
 func NewPrivacyService(db *DB, cfg PrivacyConfig) *PrivacyService {
 	if cfg.SLA <= 0 {
 		cfg.SLA = lianlu.DefaultPrivacySLA
-	}
-	if cfg.Department == "" {
-		cfg.Department = lianlu.PrivacyDepartment
 	}
 	return &PrivacyService{db: db, cfg: cfg}
 }
@@ -126,12 +120,12 @@ func (s *PrivacyService) RecordPrivacyRequest(ctx context.Context, memberID int6
 		var id int64
 		if err := tx.queryRow(ctx, `INSERT INTO privacy_requests (member_id, kind, status, channel, note, department, received_at, due_at, recorded_by,
 			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			memberID, in.Kind, lianlu.PrivacyOpen, in.Channel, in.Note, s.cfg.Department, d.timeArg(in.ReceivedAt), d.timeArg(due), actorOf(ctx),
+			memberID, in.Kind, lianlu.PrivacyOpen, in.Channel, in.Note, lianlu.PrivacyDepartment, d.timeArg(in.ReceivedAt), d.timeArg(due), actorOf(ctx),
 			d.timeArg(tx.now), d.timeArg(tx.now)).Scan(&id); err != nil {
 			return fmt.Errorf("record privacy request: %w", mapError(err))
 		}
 		subject := PrivacyRequestSubject(id)
-		e, err := appendCommandEvent(ctx, tx, EventPrivacyReceived, subject, s.cfg.Department, subject+"/received",
+		e, err := appendCommandEvent(ctx, tx, EventPrivacyReceived, subject, lianlu.PrivacyDepartment, subject+"/received",
 			map[string]any{"request_id": id, "member_id": memberID, "kind": in.Kind, "channel": in.Channel, "received_at": in.ReceivedAt, "due_at": due})
 		if err != nil {
 			return err
@@ -145,7 +139,7 @@ func (s *PrivacyService) RecordPrivacyRequest(ctx context.Context, memberID int6
 		// the SLA from when she asked, so that a request recorded late
 		// shows as upstream delay.
 		h := lianlu.Handoff{Flow: PrivacyFlow, FlowVersion: 1, Step: in.Kind, TriggerSeq: e.Seq, Subject: subject, FromDepartment: from,
-			ToDepartment: s.cfg.Department, Action: "privacy.respond", Completes: []string{EventPrivacyCompleted, EventPrivacyRefused}, Accepts: []string{},
+			ToDepartment: lianlu.PrivacyDepartment, Action: "privacy.respond", Completes: []string{EventPrivacyCompleted, EventPrivacyRefused}, Accepts: []string{},
 			Status: lianlu.HandoffOpen, EmittedAt: in.ReceivedAt, RecordedAt: tx.now}
 		if inserted, err := InsertHandoffTx(ctx, tx, &h); err != nil {
 			return err
@@ -163,7 +157,7 @@ func (s *PrivacyService) RecordPrivacyRequest(ctx context.Context, memberID int6
 		if _, err := tx.exec(ctx, `UPDATE privacy_requests SET handoff_id = ? WHERE id = ?`, h.ID, id); err != nil {
 			return fmt.Errorf("record privacy request: %w", err)
 		}
-		if err := WriteAudit(ctx, tx, "privacy_request.recorded", "member", strconv.FormatInt(memberID, 10), s.cfg.Department,
+		if err := WriteAudit(ctx, tx, "privacy_request.recorded", "member", strconv.FormatInt(memberID, 10), lianlu.PrivacyDepartment,
 			map[string]any{"request_id": id, "kind": in.Kind, "channel": in.Channel}); err != nil {
 			return err
 		}
@@ -647,11 +641,11 @@ func (s *PrivacyService) ExportMember(ctx context.Context, id int64) (lianlu.Mem
 	// Handing her data out is itself recorded (who, when, how much).
 	err = s.db.WithTx(ctx, func(tx *Tx) error {
 		counts := map[string]any{"orders": len(x.Orders), "work_orders": len(x.WorkOrders), "feedback": len(x.Feedback), "events": len(x.Events)}
-		if _, err := appendCommandEvent(ctx, tx, EventMemberExported, MemberSubject(x.Member.ID), s.cfg.Department, "",
+		if _, err := appendCommandEvent(ctx, tx, EventMemberExported, MemberSubject(x.Member.ID), lianlu.PrivacyDepartment, "",
 			map[string]any{"member_id": x.Member.ID, "counts": counts}); err != nil {
 			return err
 		}
-		return WriteAudit(ctx, tx, "member.exported", "member", strconv.FormatInt(x.Member.ID, 10), s.cfg.Department, counts)
+		return WriteAudit(ctx, tx, "member.exported", "member", strconv.FormatInt(x.Member.ID, 10), lianlu.PrivacyDepartment, counts)
 	})
 	return x, err
 }
@@ -773,7 +767,7 @@ func (s *PrivacyService) CorrectMember(ctx context.Context, id int64, c lianlu.M
 				map[string]any{"member_id": id, "fields": fields}); err != nil {
 				return err
 			}
-			if err := WriteAudit(ctx, tx, "member.corrected", "member", strconv.FormatInt(id, 10), s.cfg.Department,
+			if err := WriteAudit(ctx, tx, "member.corrected", "member", strconv.FormatInt(id, 10), lianlu.PrivacyDepartment,
 				map[string]any{"fields": fields}); err != nil {
 				return err
 			}

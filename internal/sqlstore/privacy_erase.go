@@ -577,10 +577,10 @@ func (s *PrivacyService) EraseMember(ctx context.Context, id int64) (lianlu.Eras
 		var counts map[string]any
 		json.Unmarshal(data, &counts)
 		delete(counts, "already_erased")
-		if _, err := appendCommandEvent(ctx, tx, EventMemberErased, MemberSubject(id), s.cfg.Department, MemberSubject(id)+"/erased", counts); err != nil {
+		if _, err := appendCommandEvent(ctx, tx, EventMemberErased, MemberSubject(id), lianlu.PrivacyDepartment, MemberSubject(id)+"/erased", counts); err != nil {
 			return err
 		}
-		return WriteAudit(ctx, tx, "member.erased", "member", strconv.FormatInt(id, 10), s.cfg.Department, counts)
+		return WriteAudit(ctx, tx, "member.erased", "member", strconv.FormatInt(id, 10), lianlu.PrivacyDepartment, counts)
 	})
 	return rep, err
 }
