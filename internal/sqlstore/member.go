@@ -62,6 +62,11 @@ func NormalizeIdentity(kind, namespace, value, region string) (string, error) {
 	if namespace != "" && !codeRe.MatchString(namespace) {
 		return "", bad("namespace", "1–64 letters, digits or ._-")
 	}
+	if strings.Contains(value, lianlu.Erased) {
+		// What an erasure left in the log names nobody: a consumer that
+		// reads a scrubbed event must not link it to anyone.
+		return "", bad("value", "erased")
+	}
 	switch kind {
 	case lianlu.IdentityPhone:
 		v, err := NormalizePhone(value, region)

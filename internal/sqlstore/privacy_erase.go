@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,13 +58,18 @@ func normKey(k string) string {
 
 // scrubber replaces one member's personal values.
 type scrubber struct {
-	// values are cut out of strings, longest first.
+	// values are cut out of strings, longest first, ignoring case (an
+	// email or a name may be spelt in another case elsewhere).
 	values []string
-	// phones are her numbers in E.164: a string that reads as one of them
-	// in any format is replaced whole.
+	re     *regexp.Regexp
+	// phones are her numbers in E.164: a run of digits that reads as one
+	// of them in any format (138 0013 8000, +86-138…) is replaced.
 	phones map[string]bool
 	region string
 }
+
+// phoneRunRe finds runs that may be phone numbers inside text.
+var phoneRunRe = regexp.MustCompile(`\+?\d[\d \-().]{5,30}\d`)
 
 // minValueRunes is the shortest value cut out of strings: shorter ones
 // (an initial, a one-character name) would cut into unrelated text.
@@ -122,8 +128,20 @@ func (s *scrubber) addPersonal(v any, personal bool) {
 	}
 }
 
-func (s *scrubber) sort() {
+// compile orders the values and builds their matcher; call it once all
+// are added.
+func (s *scrubber) compile() {
 	slices.SortFunc(s.values, func(a, b string) int { return len(b) - len(a) })
+	if len(s.values) == 0 {
+		s.re = nil
+		return
+	}
+	quoted := make([]string, len(s.values))
+	for i, v := range s.values {
+		quoted[i] = regexp.QuoteMeta(v)
+	}
+	// Leftmost-first alternation of the longest values first.
+	s.re = regexp.MustCompile(`(?i)(?:` + strings.Join(quoted, "|") + `)`)
 }
 
 // looksLikePhone is a cheap test before parsing a string as a number.
@@ -155,10 +173,16 @@ func (s *scrubber) text(v string) (string, bool) {
 		}
 	}
 	out := v
-	for _, pv := range s.values {
-		if strings.Contains(out, pv) {
-			out = strings.ReplaceAll(out, pv, lianlu.Erased)
-		}
+	if s.re != nil {
+		out = s.re.ReplaceAllLiteralString(out, lianlu.Erased)
+	}
+	if len(s.phones) > 0 {
+		out = phoneRunRe.ReplaceAllStringFunc(out, func(run string) string {
+			if p, err := NormalizePhone(strings.TrimSpace(run), s.region); err == nil && s.phones[p] {
+				return lianlu.Erased
+			}
+			return run
+		})
 	}
 	return out, out != v
 }
@@ -266,12 +290,10 @@ func (s *scrubber) json(b []byte, keys bool) ([]byte, bool, error) {
 
 // bytes cuts her values out of an opaque stored body.
 func (s *scrubber) bytes(b []byte) ([]byte, bool) {
-	out := b
-	for _, v := range s.values {
-		if bytes.Contains(out, []byte(v)) {
-			out = bytes.ReplaceAll(out, []byte(v), []byte(lianlu.Erased))
-		}
+	if s.re == nil {
+		return b, false
 	}
+	out := s.re.ReplaceAllLiteral(b, []byte(lianlu.Erased))
 	return out, !bytes.Equal(out, b)
 }
 
@@ -343,7 +365,7 @@ func gatherErasureTx(ctx context.Context, tx *Tx, id int64) (erasure, error) {
 			x.scrub.add(onSiteAddress(title))
 		}
 	}
-	x.scrub.sort()
+	x.scrub.compile()
 	// Identifiers: her contacts and ids, which name nobody else.
 	for p := range x.scrub.phones {
 		x.identifiers = append(x.identifiers, p)
@@ -387,8 +409,8 @@ func seqsContaining(ctx context.Context, query queryFunc, values []string, after
 		}
 		var likes []string
 		for _, v := range chunk {
-			likes = append(likes, `CAST(data AS TEXT) LIKE ? ESCAPE '\'`)
-			args = append(args, likePattern(v))
+			likes = append(likes, `LOWER(CAST(data AS TEXT)) LIKE ? ESCAPE '\'`)
+			args = append(args, likePattern(strings.ToLower(v)))
 		}
 		rows, err := query(ctx, q+` AND (`+strings.Join(likes, " OR ")+`)`, args...)
 		if err != nil {
@@ -439,8 +461,8 @@ func seqsOfOrderEvents(ctx context.Context, query queryFunc, externalIDs []strin
 		}
 		var likes []string
 		for _, v := range chunk {
-			likes = append(likes, `CAST(data AS TEXT) LIKE ? ESCAPE '\'`)
-			args = append(args, likePattern(v))
+			likes = append(likes, `LOWER(CAST(data AS TEXT)) LIKE ? ESCAPE '\'`)
+			args = append(args, likePattern(strings.ToLower(v)))
 		}
 		rows, err := query(ctx, q+` AND (`+strings.Join(likes, " OR ")+`)`, args...)
 		if err != nil {
@@ -700,8 +722,8 @@ func scrubDeliveriesTx(ctx context.Context, tx *Tx, x erasure) (int64, error) {
 		var likes []string
 		var args []any
 		for _, v := range chunk {
-			likes = append(likes, `payload LIKE ? ESCAPE '\'`)
-			args = append(args, likePattern(v))
+			likes = append(likes, `LOWER(payload) LIKE ? ESCAPE '\'`)
+			args = append(args, likePattern(strings.ToLower(v)))
 		}
 		if err := collectRows(`SELECT id, subject, payload FROM webhook_deliveries WHERE `+strings.Join(likes, " OR "), args...); err != nil {
 			return 0, err

@@ -108,6 +108,12 @@ func mustPersona(t *testing.T, db *sqlstore.DB) persona {
 		Department: lianlu.DeptMarketing, Data: json.RawMessage(`{"type":"identify","anonymousId":"anon-amy-123456","traits":{"phone":"13800138000","email":"amy.wang@example.com","name":"王小美","address":{"street":"南京西路1号"}},"context":{"ip":"10.1.2.3","locale":"zh-CN"}}`)}}); err != nil {
 		t.Fatal(err)
 	}
+	// Another system's note about her names her only by her email, in
+	// another case, with her phone written its own way.
+	if _, err := sqlstore.NewEventService(db).AppendEvents(ctx, []lianlu.Event{{ID: "n-1", Source: "crm", Type: "crm.note.added", Subject: "crm/77",
+		Department: lianlu.DeptService, Data: json.RawMessage(`{"text":"AMY.WANG@EXAMPLE.COM called from 138-0013-8000 about 上海市静安区南京西路1号","agent":"Li"}`)}}); err != nil {
+		t.Fatal(err)
+	}
 	// The shop sent her order with its ship-to; another order came
 	// through the API; Bob ordered too.
 	sales := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{TokenID: 2, Name: "shop", Department: lianlu.DeptSales, Role: lianlu.RoleOperator})
@@ -181,7 +187,7 @@ func mustPersona(t *testing.T, db *sqlstore.DB) persona {
 	}
 	p.personal = []string{"13800138000", "amy.wang@example.com", "Amy.Wang@Example.com", "王小美", "南京西路1号", "anon-amy-123456", "oAmyWeChat0001",
 		"10.1.2.3", "1990-05-01", "likes-purifiers", "138 0013 8000", "138-0013-8000",
-		"13600136000", "小美 (old card)"}
+		"13600136000", "小美 (old card)", "AMY.WANG@EXAMPLE.COM"}
 	p.bobs = []string{"13900139000", "李雷", "三里屯路9号"}
 	return p
 }
@@ -322,6 +328,15 @@ func TestPrivacy_EraseMember(t *testing.T) {
 			t.Errorf("counts changed:\n before %v\n after  %v", counts, got)
 		}
 
+		var note string
+		if err := queryRow(t, db, `SELECT CAST(data AS TEXT) FROM events WHERE source = 'crm'`).Scan(&note); err != nil || !strings.Contains(note, `"agent"`) ||
+			!strings.Contains(note, "called from [erased] about [erased]") {
+			t.Errorf("the other system's note: %s %v", note, err)
+		}
+		// A consumer reading a scrubbed event links it to nobody.
+		if _, err := sqlstore.NormalizeIdentity(lianlu.IdentityUserID, "", lianlu.Erased, "CN"); lianlu.ErrorCode(err) != lianlu.EINVALID {
+			t.Errorf("an erased id is an identity: %v", err)
+		}
 		// Her phone and email no longer find her; her record says so.
 		members := sqlstore.NewMemberService(db)
 		for kind, v := range map[string]string{lianlu.IdentityPhone: "13800138000", lianlu.IdentityEmail: "amy.wang@example.com"} {
