@@ -52,9 +52,9 @@ var personalKeys = map[string]bool{
 	"traits": true, "tags": true, "shipto": true, "contact": true, "billingaddress": true, "shippingaddress": true,
 }
 
-func normKey(k string) string {
-	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
-}
+var keySeparators = strings.NewReplacer("_", "", "-", "")
+
+func normKey(k string) string { return keySeparators.Replace(strings.ToLower(k)) }
 
 // scrubber replaces one member's personal values.
 type scrubber struct {
