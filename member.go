@@ -88,7 +88,10 @@ type Member struct {
 	JoinedAt    *time.Time `json:"joined_at,omitempty"`
 	// MergedInto is set on a member that was merged into another; that one
 	// holds her identities and history now.
-	MergedInto int64         `json:"merged_into,omitempty"`
+	MergedInto int64 `json:"merged_into,omitempty"`
+	// ErasedAt is set once her personal information was erased (see
+	// PrivacyService.EraseMember): the record stays, with tombstones.
+	ErasedAt   *time.Time    `json:"erased_at,omitempty"`
 	Identities []Identity    `json:"identities,omitempty"`
 	Consents   []Consent     `json:"consents,omitempty"`
 	Merges     []MemberMerge `json:"merges,omitempty"`
@@ -208,6 +211,13 @@ type MemberService interface {
 	// EINVALID for a bad phone or an unknown or inactive store; an unknown
 	// staff code joins without staff attribution.
 	Join(ctx context.Context, r JoinRequest) (JoinResult, error)
+	// SetConsent records a member's answer about a purpose (c.Purpose,
+	// c.Granted, c.Channel; c.Store optional) unless it repeats the one in
+	// force: a yes appends member.consented, a no or a withdrawal
+	// member.consent_withdrawn. A withdrawal of marketing consent takes
+	// effect at once: offers not yet delivered to her are not (see
+	// internal/offer). EINVALID names the field; ENOTFOUND.
+	SetConsent(ctx context.Context, id int64, c Consent) (Member, error)
 	// RecordInteraction records an offline interaction as an event on the
 	// member. EINVALID names the field. A repeated ExternalID returns the
 	// stored event.

@@ -156,7 +156,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Offers = offer.NewEngine(db, offer.EngineConfig{Logger: m.Logger})
 	offers := offer.NewService(db, m.Offers)
 	offers.Outbound = outbound
-	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion,
+	joinPage, err := join.New(join.Config{Members: members, Stores: stores, Inbox: offers, Key: joinKey, PhoneRegion: m.Config.PhoneRegion, BaseURL: baseURL,
 		SecureCookie: strings.HasPrefix(baseURL, "https://"), Logger: m.Logger})
 	if err != nil {
 		return err
@@ -173,6 +173,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Offers:            offers,
 		Stores:            stores,
 		Members:           members,
+		Privacy:           sqlstore.NewPrivacyService(db, sqlstore.PrivacyConfig{SLA: m.Config.PrivacySLA}),
 		BaseURL:           baseURL,
 		Join:              joinPage,
 		Events:            events,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/lianlu/lianlu"
 	"github.com/lianlu/lianlu/internal/netguard"
 )
 
@@ -96,6 +97,11 @@ type Config struct {
 	// trusted whatever they resolve to. Env LIANLU_OUTBOUND_ALLOW, comma
 	// separated; flag --outbound-allow.
 	OutboundAllow []string
+	// PrivacySLA is the time to answer a member's personal-information
+	// request (access, copy, correction, erasure), in calendar time from
+	// when she made it (default 15 days); env LIANLU_PRIVACY_SLA, such as
+	// "15d" or "240h".
+	PrivacySLA time.Duration
 	// Demo seeds an empty database with the small demo brand at start and
 	// keeps a trickle of simulated activity going (flag --demo).
 	Demo bool
@@ -121,6 +127,7 @@ func Default() Config {
 		DispatchLoadWeight:     0.3,
 		DispatchAcceptSLA:      2 * time.Hour,
 		DispatchScanInterval:   30 * time.Second,
+		PrivacySLA:             lianlu.DefaultPrivacySLA,
 	}
 }
 
@@ -178,6 +185,13 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 			}
 			*dst = d
 		}
+	}
+	if v := getenv("LIANLU_PRIVACY_SLA"); v != "" {
+		d, err := lianlu.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("LIANLU_PRIVACY_SLA: %w", err)
+		}
+		c.PrivacySLA = d
 	}
 	return nil
 }
@@ -251,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DispatchAcceptSLA <= 0 || c.DispatchScanInterval <= 0 {
 		return fmt.Errorf("the dispatch acceptance SLA and scan interval must be positive")
+	}
+	if c.PrivacySLA <= 0 {
+		return fmt.Errorf("LIANLU_PRIVACY_SLA must be positive, such as 15d")
 	}
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("LIANLU_JOIN_SECRET must be at least 32 characters")

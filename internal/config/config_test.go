@@ -37,7 +37,7 @@ func TestLoadEnvAndFlags(t *testing.T) {
 }
 
 func TestLoadEnvErrors(t *testing.T) {
-	for key, val := range map[string]string{"LIANLU_MAX_BODY_BYTES": "lots", "LIANLU_POLL_INTERVAL": "soon", "LIANLU_MAX_BATCH_EVENTS": "x"} {
+	for key, val := range map[string]string{"LIANLU_MAX_BODY_BYTES": "lots", "LIANLU_POLL_INTERVAL": "soon", "LIANLU_MAX_BATCH_EVENTS": "x", "LIANLU_PRIVACY_SLA": "soon"} {
 		c := Default()
 		if err := c.LoadEnv(func(k string) string {
 			if k == key {
@@ -68,6 +68,7 @@ func TestValidate(t *testing.T) {
 		"weights":       func(c *Config) { c.DispatchDistanceWeight, c.DispatchLoadWeight = 0, 0 },
 		"neg weight":    func(c *Config) { c.DispatchLoadWeight = -1 },
 		"accept sla":    func(c *Config) { c.DispatchAcceptSLA = 0 },
+		"privacy sla":   func(c *Config) { c.PrivacySLA = 0 },
 		"base url":      func(c *Config) { c.BaseURL = "ops.example.com" },
 		"base path":     func(c *Config) { c.BaseURL = "https://ops.example.com/lianlu" },
 		"base scheme":   func(c *Config) { c.BaseURL = "ftp://ops.example.com" },
@@ -88,12 +89,12 @@ func TestValidate(t *testing.T) {
 	c = Default()
 	if err := c.LoadEnv(func(k string) string {
 		return map[string]string{"LIANLU_BASE_URL": "https://join.example.com/", "LIANLU_PHONE_REGION": "HK",
-			"LIANLU_DISPATCH_LOAD_WEIGHT": "0.5", "LIANLU_DISPATCH_ACCEPT_SLA": "90m"}[k]
+			"LIANLU_DISPATCH_LOAD_WEIGHT": "0.5", "LIANLU_DISPATCH_ACCEPT_SLA": "90m", "LIANLU_PRIVACY_SLA": "10d"}[k]
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err != nil || c.PublicBaseURL() != "https://join.example.com" || c.PhoneRegion != "HK" ||
-		c.DispatchLoadWeight != 0.5 || c.DispatchAcceptSLA.Minutes() != 90 {
+		c.DispatchLoadWeight != 0.5 || c.DispatchAcceptSLA.Minutes() != 90 || c.PrivacySLA != 10*24*time.Hour {
 		t.Errorf("channel settings: %+v %v", c, err)
 	}
 	c.BaseURL = "https://ops.example.com/"

@@ -82,6 +82,9 @@ type Config struct {
 	// Stores manages stores; Members members, identities and timelines.
 	Stores  lianlu.StoreService
 	Members lianlu.MemberService
+	// Privacy records and handles members' personal-information requests
+	// (export, correction, erasure); nil answers its endpoints with 503.
+	Privacy lianlu.PrivacyService
 	// BaseURL is the public base of join URLs (QR codes).
 	BaseURL string
 	// Join, when set, serves the public join page under /j/.
@@ -254,6 +257,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s.routes = append(s.routes, s.storeRoutes()...)
 	s.routes = append(s.routes, s.memberRoutes()...)
+	s.routes = append(s.routes, s.privacyRoutes()...)
 	s.routes = append(s.routes, s.dispatchRoutes()...)
 	s.routes = append(s.routes, s.offerRoutes()...)
 	for _, rt := range s.routes {

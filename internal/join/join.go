@@ -2,12 +2,19 @@
 // point at: GET /j/{store} shows a mobile-first form in Chinese or English,
 // POST /j/{store} joins the visitor (phone number and marketing consent) and
 // shows her inbox of offers in the browser she joined with (a signed member
-// cookie), never to another browser that merely types her number. It also renders the QR codes themselves.
+// cookie), never to another browser that merely types her number. There
+// she can also withdraw her marketing consent (POST /j/{store}/consent),
+// which stops offers at once, or give it again. It also renders the QR
+// codes themselves.
 //
-// The page is public, so it defends itself: a signed double-submit CSRF
-// token (an HMAC of a random cookie value under a server key), per-IP and
-// per-phone rate limits with bounded memory, strict security headers and a
-// small body limit. Its templates and messages are its own (templates/ and
+// Consent is granted only by an explicit yes (lianlu.ParseConsent): the
+// checkbox sends "yes"; "no", an empty or a missing value is no consent.
+//
+// The page is public, so it defends itself: posts from another origin are
+// refused (Sec-Fetch-Site, else Origin, else Referer must name this host or
+// the configured base URL), a signed double-submit CSRF token (an HMAC of a
+// random cookie value under a server key), per-IP and per-phone rate limits
+// with bounded memory, strict security headers and a small body limit. Its templates and messages are its own (templates/ and
 // i18n.go), apart from the console's.
 package join
 
@@ -21,6 +28,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +62,11 @@ type Config struct {
 	PhoneRegion string
 	// SecureCookie marks the CSRF cookie Secure (serve over https).
 	SecureCookie bool
+	// BaseURL is the public base URL of the page (config base URL, such as
+	// https://ops.example.com): posts whose Origin is its origin are
+	// accepted even when a proxy changed the Host header. Posts from the
+	// request's own host are accepted too; all others are refused.
+	BaseURL string
 	// IPRate and IPBurst limit joins per client IP (default 10 a minute,
 	// bursts of 5).
 	IPRate  rate.Limit
@@ -77,6 +90,10 @@ type Handler struct {
 	mux    *http.ServeMux
 	ips    *ratelimit.Keyed
 	phones *ratelimit.Keyed
+	// origins refuses cross-origin posts (the standard library's check of
+	// Sec-Fetch-Site and Origin); trusted holds the base URL's origin.
+	origins *http.CrossOriginProtection
+	trusted string
 }
 
 // cookieName holds the CSRF nonce.
@@ -132,9 +149,21 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, tmpl: t, mux: http.NewServeMux(),
-		ips: ratelimit.New(cfg.IPRate, cfg.IPBurst, cfg.MaxTracked), phones: ratelimit.New(cfg.PhoneRate, cfg.PhoneBurst, cfg.MaxTracked)}
+		ips: ratelimit.New(cfg.IPRate, cfg.IPBurst, cfg.MaxTracked), phones: ratelimit.New(cfg.PhoneRate, cfg.PhoneBurst, cfg.MaxTracked),
+		origins: http.NewCrossOriginProtection()}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, lianlu.Errorf(lianlu.EINVALID, "join: the base URL must be an absolute http(s) URL")
+		}
+		h.trusted = u.Scheme + "://" + u.Host
+		if err := h.origins.AddTrustedOrigin(h.trusted); err != nil {
+			return nil, lianlu.Errorf(lianlu.EINVALID, "join: base URL: %v", err)
+		}
+	}
 	h.mux.HandleFunc("GET /j/{store}", h.get)
 	h.mux.HandleFunc("POST /j/{store}", h.post)
+	h.mux.HandleFunc("POST /j/{store}/consent", h.postConsent)
 	return h, nil
 }
 
@@ -168,6 +197,13 @@ type page struct {
 	// member cookie); Hidden counts the offers not shown otherwise.
 	ShowInbox bool
 	Hidden    int
+	// Owner is set in the member's own browser: it shows her marketing
+	// consent (Subscribed) with the form that withdraws it or gives it
+	// again.
+	Owner      bool
+	Subscribed bool
+	// ConsentChanged confirms a withdrawal or a new consent.
+	ConsentChanged bool
 }
 
 func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, st lianlu.Store) page {
@@ -222,6 +258,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	p := h.newPage(w, r, st)
 	if id := h.memberFromCookie(r); id != 0 {
 		h.fillInbox(r.Context(), &p, id, true)
+		p.Owner = true
+		h.fillConsent(r.Context(), &p, id)
 	}
 	h.render(w, http.StatusOK, p)
 }
@@ -242,6 +280,16 @@ func (h *Handler) fillInbox(ctx context.Context, p *page, memberID int64, owner 
 	} else {
 		p.Hidden = len(offers)
 	}
+}
+
+// fillConsent puts the member's marketing consent on her own page.
+func (h *Handler) fillConsent(ctx context.Context, p *page, memberID int64) {
+	m, err := h.cfg.Members.FindMemberByID(ctx, memberID)
+	if err != nil {
+		h.cfg.Logger.Error("join page: member", slog.Any("error", err))
+		return
+	}
+	p.Subscribed = m.HasConsent(lianlu.ConsentMarketing)
 }
 
 // setMemberCookie signs the browser in to memberID's inbox.
@@ -289,10 +337,14 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	valid := h.checkCSRF(r)
 	p := h.newPage(w, r, st)
-	p.Phone, p.Consent = strings.TrimSpace(r.PostFormValue("phone")), r.PostFormValue("consent") != ""
+	p.Phone, p.Consent = strings.TrimSpace(r.PostFormValue("phone")), lianlu.ParseConsent(r.PostFormValue("consent"))
 	fail := func(status int, key string) {
 		p.Error = p.T[key]
 		h.render(w, status, p)
+	}
+	if !h.sameOrigin(r) {
+		fail(http.StatusForbidden, "err_origin")
+		return
 	}
 	if !valid {
 		fail(http.StatusForbidden, "err_csrf")
@@ -331,9 +383,78 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	owner := res.First || h.memberFromCookie(r) == res.Member.ID
 	if owner {
 		h.setMemberCookie(w, res.Member.ID)
+		p.Owner, p.Subscribed = true, res.Member.HasConsent(lianlu.ConsentMarketing)
 	}
 	h.fillInbox(ctx, &p, res.Member.ID, owner)
 	h.render(w, http.StatusOK, p)
+}
+
+// postConsent withdraws the marketing consent of the member this browser
+// belongs to (any value but an explicit yes), or gives it again (yes). Only
+// her own browser, signed in by the member cookie, may.
+func (h *Handler) postConsent(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	st, ok := h.store(w, r)
+	if !ok {
+		return
+	}
+	valid := h.checkCSRF(r)
+	p := h.newPage(w, r, st)
+	fail := func(status int, key string) {
+		p.Error = p.T[key]
+		h.render(w, status, p)
+	}
+	if !h.sameOrigin(r) {
+		fail(http.StatusForbidden, "err_origin")
+		return
+	}
+	if !valid {
+		fail(http.StatusForbidden, "err_csrf")
+		return
+	}
+	id := h.memberFromCookie(r)
+	if id == 0 {
+		fail(http.StatusForbidden, "err_not_member")
+		return
+	}
+	ctx := lianlu.NewContextWithPrincipal(r.Context(), lianlu.Principal{Name: "member:" + strconv.FormatInt(id, 10), Department: lianlu.DeptStores, Role: lianlu.RoleOperator})
+	m, err := h.cfg.Members.SetConsent(ctx, id, lianlu.Consent{Purpose: lianlu.ConsentMarketing, Granted: lianlu.ParseConsent(r.PostFormValue("consent")),
+		Channel: "join_page", Store: st.Code})
+	if err != nil {
+		h.cfg.Logger.Error("join page: consent", slog.String("store", st.Code), slog.Any("error", err))
+		fail(http.StatusServiceUnavailable, "err_unavailable")
+		return
+	}
+	p.Owner, p.ConsentChanged, p.Subscribed = true, true, m.HasConsent(lianlu.ConsentMarketing)
+	h.fillInbox(ctx, &p, id, true)
+	h.render(w, http.StatusOK, p)
+}
+
+// sameOrigin reports whether a post comes from this site: the standard
+// library's cross-origin check (Sec-Fetch-Site, else Origin against the
+// Host or the base URL), and, when a browser sent neither header, a
+// Referer, if any, of this host or the base URL. Clients that send none of
+// them are not browsers and carry no visitor's cookies.
+func (h *Handler) sameOrigin(r *http.Request) bool {
+	if h.origins.Check(r) != nil {
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Origin") != "" {
+		return true
+	}
+	ref := r.Header.Get("Referer")
+	if ref == "" {
+		return true
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return u.Host == r.Host || (h.trusted != "" && u.Scheme+"://"+u.Host == h.trusted)
 }
 
 // csrfToken returns the form token for the request's nonce cookie, setting

@@ -2,6 +2,7 @@ package join
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -164,5 +165,148 @@ func TestJoinPageRateLimits(t *testing.T) {
 	now = now.Add(time.Minute)
 	if s := post("13900139000"); s != 200 {
 		t.Fatalf("after a minute: %d", s)
+	}
+}
+
+func (b *browser) postWith(path string, form url.Values, header map[string]string) (int, string) {
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// TestJoinPageConsentOnlyExplicitYes: only an explicit affirmative value
+// grants marketing consent; "no", empty, missing and garbage do not.
+func TestJoinPageConsentOnlyExplicitYes(t *testing.T) {
+	var members lianlu.MemberService
+	srv := newTestServer(t, func(c *Config) {
+		members = c.Members
+		c.IPRate, c.IPBurst = rate.Inf, 100
+	})
+	b := newBrowser(t, srv.URL)
+	tok := b.token()
+	for i, tc := range []struct {
+		name    string
+		consent []string // nil: the field is missing
+		want    bool
+	}{
+		{"no", []string{"no"}, false},
+		{"false", []string{"false"}, false},
+		{"empty", []string{""}, false},
+		{"missing", nil, false},
+		{"garbage", []string{"maybe"}, false},
+		{"yes", []string{"yes"}, true},
+	} {
+		phone := fmt.Sprintf("1380013800%d", i)
+		form := url.Values{"phone": {phone}, "csrf": {tok}}
+		if tc.consent != nil {
+			form["consent"] = tc.consent
+		}
+		if status, page := b.post(form); status != 200 {
+			t.Fatalf("%s: %d %s", tc.name, status, page)
+		}
+		m, err := members.FindMemberByIdentity(context.Background(), lianlu.IdentityPhone, "", phone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.HasConsent(lianlu.ConsentMarketing); got != tc.want {
+			t.Errorf("consent=%v: granted %v, want %v (consents %+v)", tc.consent, got, tc.want, m.Consents)
+		}
+	}
+	// The form's checkbox sends the affirmative value.
+	_, page := b.get("/j/SH-01", "")
+	if !strings.Contains(page, `name="consent" value="yes"`) {
+		t.Error("the consent checkbox does not send yes")
+	}
+}
+
+// TestJoinPageRefusesCrossOriginPost: a post from another site is refused
+// even with a valid token and cookie.
+func TestJoinPageRefusesCrossOriginPost(t *testing.T) {
+	srv := newTestServer(t, func(c *Config) {
+		c.BaseURL = "https://join.example.com"
+		c.IPRate, c.IPBurst = rate.Inf, 100
+		c.PhoneRate, c.PhoneBurst = rate.Inf, 100
+	})
+	b := newBrowser(t, srv.URL)
+	tok := b.token()
+	form := func(phone string) url.Values { return url.Values{"phone": {phone}, "csrf": {tok}, "consent": {"yes"}} }
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"foreign origin", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"null origin", map[string]string{"Origin": "null"}, 403},
+		{"foreign referer", map[string]string{"Referer": "https://evil.example/page"}, 403},
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"same host", map[string]string{"Origin": srv.URL}, 200},
+		{"same host referer", map[string]string{"Referer": srv.URL + "/j/SH-01"}, 200},
+		{"base url", map[string]string{"Origin": "https://join.example.com"}, 200},
+		{"same origin fetch", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "null"}, 200},
+		{"no browser headers", nil, 200},
+	} {
+		status, page := b.postWith("/j/SH-01", form("13900139000"), tc.header)
+		if status == 429 {
+			t.Fatalf("%s: rate limited", tc.name)
+		}
+		if status != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, status, tc.want)
+		}
+		if tc.want == 403 && !strings.Contains(page, "加入会员") {
+			t.Errorf("%s: the refusal is not the page: %s", tc.name, page)
+		}
+	}
+}
+
+// TestJoinPageWithdrawConsent: in the browser she joined with, a member
+// withdraws her marketing consent (and may give it again); another browser
+// may not.
+func TestJoinPageWithdrawConsent(t *testing.T) {
+	var members lianlu.MemberService
+	srv := newTestServer(t, func(c *Config) { members = c.Members })
+	b := newBrowser(t, srv.URL)
+	tok := b.token()
+	if status, page := b.post(url.Values{"phone": {"13800138000"}, "csrf": {tok}, "consent": {"yes"}, "lang": {"en"}}); status != 200 ||
+		!strings.Contains(page, "Stop receiving offers") {
+		t.Fatalf("join: %d %s", status, page)
+	}
+	consent := func() bool {
+		m, err := members.FindMemberByIdentity(context.Background(), lianlu.IdentityPhone, "", "13800138000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.HasConsent(lianlu.ConsentMarketing)
+	}
+	if !consent() {
+		t.Fatal("no consent after joining with yes")
+	}
+	// Someone else's browser cannot withdraw (or give) her consent.
+	other := newBrowser(t, srv.URL)
+	otherTok := other.token()
+	if status, _ := other.postWith("/j/SH-01/consent", url.Values{"csrf": {otherTok}, "consent": {"no"}}, nil); status != 403 || !consent() {
+		t.Fatalf("another browser withdrew: %d", status)
+	}
+	if status, _ := b.postWith("/j/SH-01/consent", url.Values{"csrf": {tok}, "consent": {"no"}}, map[string]string{"Origin": "https://evil.example"}); status != 403 || !consent() {
+		t.Fatalf("cross-origin withdrawal: %d", status)
+	}
+	status, page := b.postWith("/j/SH-01/consent", url.Values{"csrf": {tok}, "consent": {"no"}, "lang": {"en"}}, nil)
+	if status != 200 || !strings.Contains(page, "You do not receive offers") || consent() {
+		t.Fatalf("withdraw: %d consent=%v %s", status, consent(), page)
+	}
+	m, _ := members.FindMemberByIdentity(context.Background(), lianlu.IdentityPhone, "", "13800138000")
+	if last := m.Consents[len(m.Consents)-1]; last.Granted || last.Channel != "join_page" || last.At.IsZero() {
+		t.Errorf("withdrawal recorded as %+v", last)
+	}
+	if status, _ := b.postWith("/j/SH-01/consent", url.Values{"csrf": {tok}, "consent": {"yes"}}, nil); status != 200 || !consent() {
+		t.Fatalf("consent again: %d", status)
 	}
 }

@@ -2,6 +2,7 @@ package offer_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -351,6 +352,131 @@ func TestOffers_SecretRef(t *testing.T) {
 				if len(sends) != 1 || sends[0].Status != c.status || sends[0].Reason != c.reason {
 					t.Errorf("rule %s: sends %+v", c.rule.Name, sends)
 				}
+			}
+		})
+	}
+}
+
+// TestOffers_ConsentWithdrawn: a withdrawal of marketing consent is
+// honoured at once: a trigger that would have produced an offer produces
+// none, a send waiting for the end of quiet hours is not delivered, and a
+// webhook delivery already queued is stopped; what was sent before stays.
+func TestOffers_ConsentWithdrawn(t *testing.T) {
+	for _, dialect := range sqlstoretest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			clk := &clock{t: time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)} // 12:00 in Shanghai
+			db := sqlstoretest.MustOpen(t, dialect, sqlstore.Options{Now: clk.Now})
+			ctx := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{TokenID: 1, Name: "ops", Department: "admin", Role: lianlu.RoleAdmin})
+			if _, _, err := sqlstore.NewStoreService(db).CreateStore(ctx, lianlu.StoreInput{Code: "SH-01", Name: ptr("Jing'an")}); err != nil {
+				t.Fatal(err)
+			}
+			members := sqlstore.NewMemberService(db)
+			amy, err := members.Join(ctx, lianlu.JoinRequest{Store: "SH-01", Phone: "13800138000", Consent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hooks := sqlstore.NewWebhookService(db)
+			mkt, err := hooks.CreateWebhook(ctx, webhook.Create{URL: "http://example.invalid/hook", EventTypes: []string{"offer.none"}, Department: lianlu.DeptMarketing})
+			if err != nil {
+				t.Fatal(err)
+			}
+			engine := offer.NewEngine(db, offer.EngineConfig{})
+			svc := offer.NewService(db, engine)
+			save := func(r lianlu.OfferRule) lianlu.OfferRule {
+				t.Helper()
+				r.Triggers, r.Condition, r.Title, r.Active = []string{"store.visited"}, "true", r.Name, true
+				r, err := svc.SaveRule(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			inbox := save(lianlu.OfferRule{Name: "visit-inbox", Channel: lianlu.OfferInbox})
+			hooked := save(lianlu.OfferRule{Name: "visit-hook", Channel: lianlu.OfferWebhook, WebhookURL: "http://example.invalid/send", SecretRef: "webhook/" + itoa(mkt.ID)})
+			quiet := save(lianlu.OfferRule{Name: "visit-quiet", Channel: lianlu.OfferInbox, QuietHours: &lianlu.QuietHours{Start: "11:00", End: "13:00"}, Timezone: "Asia/Shanghai"})
+			visit := func() {
+				t.Helper()
+				if _, err := members.RecordInteraction(ctx, lianlu.Interaction{Type: "store.visited", Member: &lianlu.MemberRef{ID: amy.Member.ID}, Store: "SH-01"}); err != nil {
+					t.Fatal(err)
+				}
+				for {
+					n, err := engine.ProcessOnce(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						return
+					}
+				}
+			}
+			statuses := func(r lianlu.OfferRule) []string {
+				t.Helper()
+				sends, err := svc.FindSends(ctx, amy.Member.ID, r.ID, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, s := range sends { // newest first
+					out = append(out, s.Status+"/"+s.Reason)
+				}
+				return out
+			}
+			offersSent := func() int {
+				t.Helper()
+				es, err := sqlstore.NewEventService(db).FindEvents(ctx, lianlu.EventFilter{Types: []string{"offer.sent"}, Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(es)
+			}
+
+			// With her consent, the visit sends the inbox and webhook offers
+			// and schedules the quiet one.
+			visit()
+			if got := fmt.Sprint(statuses(inbox), statuses(hooked), statuses(quiet)); got != "[sent/] [sent/] [scheduled/]" {
+				t.Fatalf("before the withdrawal: %s", got)
+			}
+			if n := offersSent(); n != 2 {
+				t.Fatalf("offer.sent: %d", n)
+			}
+			queued, err := hooks.FindDeliveries(ctx, webhook.DeliveryFilter{Department: lianlu.DeptMarketing, Status: webhook.DeliveryPending})
+			if err != nil || len(queued) != 1 || queued[0].EventType != "offer.sent" {
+				t.Fatalf("queued deliveries: %+v %v", queued, err)
+			}
+
+			// She withdraws.
+			m, err := members.SetConsent(ctx, amy.Member.ID, lianlu.Consent{Purpose: lianlu.ConsentMarketing, Granted: false, Channel: "phone"})
+			if err != nil || m.HasConsent(lianlu.ConsentMarketing) {
+				t.Fatalf("withdraw: %v %+v", err, m.Consents)
+			}
+			// The queued webhook offer is stopped.
+			if d, err := hooks.FindDeliveryByID(ctx, queued[0].ID); err != nil || d.Status != webhook.DeliveryDead || d.LastError != "consent withdrawn" {
+				t.Fatalf("queued delivery after the withdrawal: %+v %v", d, err)
+			}
+			// A trigger that would have produced offers produces none.
+			visit()
+			if got := fmt.Sprint(statuses(inbox), statuses(hooked)); got != "[suppressed/no_consent sent/] [suppressed/no_consent sent/]" {
+				t.Fatalf("after the withdrawal: %s", got)
+			}
+			// The send waiting for the end of quiet hours is not delivered.
+			clk.Add(2 * time.Hour)
+			if _, err := engine.ScanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range statuses(quiet) {
+				if s != "suppressed/no_consent" {
+					t.Fatalf("quiet sends after the withdrawal: %v", statuses(quiet))
+				}
+			}
+			if n := offersSent(); n != 2 {
+				t.Fatalf("offer.sent after the withdrawal: %d", n)
+			}
+			if pending, _ := hooks.FindDeliveries(ctx, webhook.DeliveryFilter{Status: webhook.DeliveryPending}); len(pending) != 0 {
+				t.Fatalf("pending deliveries: %+v", pending)
+			}
+			// What was sent before is kept.
+			if msgs, err := svc.InboxFor(ctx, amy.Member.ID, 10); err != nil || len(msgs) != 1 {
+				t.Fatalf("inbox: %+v %v", msgs, err)
 			}
 		})
 	}

@@ -62,6 +62,11 @@ func NormalizeIdentity(kind, namespace, value, region string) (string, error) {
 	if namespace != "" && !codeRe.MatchString(namespace) {
 		return "", bad("namespace", "1–64 letters, digits or ._-")
 	}
+	if strings.Contains(value, lianlu.Erased) {
+		// What an erasure left in the log names nobody: a consumer that
+		// reads a scrubbed event must not link it to anyone.
+		return "", bad("value", "erased")
+	}
 	switch kind {
 	case lianlu.IdentityPhone:
 		v, err := NormalizePhone(value, region)
@@ -226,7 +231,7 @@ func MemberHasVerifiedIdentityTx(ctx context.Context, tx *Tx, id int64) (bool, e
 	return n > 0, nil
 }
 
-const memberColumns = `m.id, m.phone, m.email, m.traits, m.tags, m.tier, hs.code, js.code, m.joined_staff, m.joined_at, m.merged_into, m.created_at, m.updated_at`
+const memberColumns = `m.id, m.phone, m.email, m.traits, m.tags, m.tier, hs.code, js.code, m.joined_staff, m.joined_at, m.merged_into, m.created_at, m.updated_at, m.erased_at`
 
 const memberFrom = ` FROM members m LEFT JOIN locations hs ON hs.id = m.home_store_id LEFT JOIN locations js ON js.id = m.joined_store_id`
 
@@ -237,7 +242,7 @@ func scanMember(r rowScanner) (lianlu.Member, error) {
 	var merged *int64
 	var updated *time.Time
 	if err := r.Scan(&m.ID, &phone, &email, &traits, &tags, &tier, &home, &joined, &staff, nullTime{&m.JoinedAt}, &merged,
-		sqlTime{&m.CreatedAt}, nullTime{&updated}); err != nil {
+		sqlTime{&m.CreatedAt}, nullTime{&updated}, nullTime{&m.ErasedAt}); err != nil {
 		return m, err
 	}
 	m.Phone, m.Email, m.Tier, m.HomeStore, m.JoinedStore, m.JoinedStaff = deref(phone), deref(email), deref(tier), deref(home), deref(joined), deref(staff)
@@ -527,7 +532,7 @@ func (s *MemberService) Join(ctx context.Context, r lianlu.JoinRequest) (lianlu.
 			}
 		}
 		if r.Consent {
-			if err := recordConsentTx(ctx, tx, id, lianlu.Consent{Purpose: lianlu.ConsentMarketing, Granted: true, Channel: r.Channel, Store: st.Code}, st.ID); err != nil {
+			if _, err := recordConsentTx(ctx, tx, id, lianlu.Consent{Purpose: lianlu.ConsentMarketing, Granted: true, Channel: r.Channel, Store: st.Code}, st.ID); err != nil {
 				return err
 			}
 		}
@@ -592,15 +597,21 @@ func (s *MemberService) AddIdentity(ctx context.Context, id int64, ident lianlu.
 }
 
 // recordConsentTx stores a consent answer unless it repeats the one in
-// force, and appends member.consented.
-func recordConsentTx(ctx context.Context, tx *Tx, id int64, c lianlu.Consent, storeID int64) error {
+// force, and appends member.consented for a yes or
+// member.consent_withdrawn for a no. A no to marketing also stops the
+// offers already handed to the webhook queue but not yet delivered
+// (stopOfferDeliveriesTx); the offer engine checks consent again before it
+// delivers those it still holds. It reports whether anything changed.
+func recordConsentTx(ctx context.Context, tx *Tx, id int64, c lianlu.Consent, storeID int64) (bool, error) {
 	var last *bool
 	err := tx.queryRow(ctx, `SELECT granted FROM member_consents WHERE member_id = ? AND purpose = ? ORDER BY id DESC LIMIT 1`, id, c.Purpose).Scan(&last)
 	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("find consent: %w", err)
+		return false, fmt.Errorf("find consent: %w", err)
 	}
-	if last != nil && *last == c.Granted {
-		return nil
+	if (last != nil && *last == c.Granted) || (last == nil && !c.Granted) {
+		// The answer in force, or a no where there never was a yes: there
+		// is nothing to withdraw.
+		return false, nil
 	}
 	var store any
 	if storeID != 0 {
@@ -608,11 +619,89 @@ func recordConsentTx(ctx context.Context, tx *Tx, id int64, c lianlu.Consent, st
 	}
 	if _, err := tx.exec(ctx, `INSERT INTO member_consents (member_id, purpose, granted, channel, store_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
 		id, c.Purpose, c.Granted, c.Channel, store, tx.db.dialect.timeArg(tx.now)); err != nil {
-		return fmt.Errorf("record consent: %w", err)
+		return false, fmt.Errorf("record consent: %w", err)
 	}
-	_, err = appendCommandEvent(ctx, tx, "member.consented", MemberSubject(id), lianlu.DeptStores, "",
-		map[string]any{"member_id": id, "purpose": c.Purpose, "granted": c.Granted, "channel": c.Channel, "store": c.Store})
-	return err
+	typ := lianlu.EventConsented
+	if !c.Granted {
+		typ = lianlu.EventConsentWithdrawn
+		if c.Purpose == lianlu.ConsentMarketing {
+			if _, err := stopOfferDeliveriesTx(ctx, tx, []int64{id}); err != nil {
+				return false, err
+			}
+		}
+	}
+	_, err = appendCommandEvent(ctx, tx, typ, MemberSubject(id), lianlu.DeptStores, "",
+		map[string]any{"member_id": id, "purpose": c.Purpose, "granted": c.Granted, "channel": c.Channel, "store": c.Store, "at": tx.now})
+	return true, err
+}
+
+// stopOfferDeliveriesTx ends the offer deliveries to members that wait in
+// the webhook queue (dead, "consent withdrawn"): a withdrawal of consent
+// stops what was decided but not yet sent. It returns how many it ended.
+func stopOfferDeliveriesTx(ctx context.Context, tx *Tx, members []int64) (int64, error) {
+	if len(members) == 0 {
+		return 0, nil
+	}
+	args := []any{"consent withdrawn", tx.db.dialect.timeArg(tx.now), "offer.sent"}
+	for _, id := range members {
+		args = append(args, MemberSubject(id))
+	}
+	res, err := tx.exec(ctx, `UPDATE webhook_deliveries SET status = 'dead', claim = NULL, next_attempt_at = NULL, last_error = ?, updated_at = ?
+		WHERE status = 'pending' AND event_type = ? AND subject IN (`+placeholders(len(members))+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("stop offer deliveries: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// SetConsent records a member's consent answer; see lianlu.MemberService.
+func (s *MemberService) SetConsent(ctx context.Context, id int64, c lianlu.Consent) (lianlu.Member, error) {
+	var errs []lianlu.FieldError
+	if c.Purpose == "" {
+		c.Purpose = lianlu.ConsentMarketing
+	}
+	if !codeRe.MatchString(c.Purpose) {
+		errs = append(errs, lianlu.FieldError{Field: "purpose", Message: "1–64 letters, digits or ._-, such as marketing"})
+	}
+	if c.Channel == "" {
+		c.Channel = "api"
+	} else if !codeRe.MatchString(c.Channel) {
+		errs = append(errs, lianlu.FieldError{Field: "channel", Message: "1–64 letters, digits or ._-"})
+	}
+	if len(errs) > 0 {
+		return lianlu.Member{}, lianlu.Invalid(errs...)
+	}
+	var m lianlu.Member
+	err := s.db.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		if m, err = FindMemberTx(ctx, tx, id); err != nil {
+			return err
+		}
+		if m.MergedInto != 0 {
+			return lianlu.Errorf(lianlu.ECONFLICT, "member %d was merged into member %d", id, m.MergedInto)
+		}
+		var storeID int64
+		if c.Store != "" {
+			if storeID, err = storeIDByCode(ctx, tx, c.Store, "store"); err != nil {
+				return err
+			}
+		}
+		changed, err := recordConsentTx(ctx, tx, id, c, storeID)
+		if err != nil || !changed {
+			return err
+		}
+		action := "member.consent_withdrawn"
+		if c.Granted {
+			action = "member.consented"
+		}
+		if err := WriteAudit(ctx, tx, action, "member", strconv.FormatInt(id, 10), lianlu.DeptStores,
+			map[string]any{"purpose": c.Purpose, "channel": c.Channel}); err != nil {
+			return err
+		}
+		m, err = FindMemberTx(ctx, tx, id)
+		return err
+	})
+	return m, err
 }
 
 // interactionTypes are the offline interactions store staff record.

@@ -59,6 +59,7 @@ var memberHistoryTables = [][2]string{
 	{"member_consents", "member_id"},
 	{"coupons", "member_id"},
 	{"offer_sends", "member_id"},
+	{"privacy_requests", "member_id"},
 }
 
 // MergeMembersTx moves every identity and all history of from into into:

@@ -262,3 +262,24 @@ func TestOffers_RulesWithCounts(t *testing.T) {
 		t.Fatalf("supply chain's offers page: %d\n%.2000s", res.StatusCode, page)
 	}
 }
+
+// TestMemberPage_Erased: an erased member's page says so, shows no
+// contact, and names the erasure as the channel of the withdrawn consent.
+func TestMemberPage_Erased(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := lianlu.NewContextWithPrincipal(context.Background(), lianlu.Principal{TokenID: 1, Name: "desk", Department: lianlu.DeptService, Role: lianlu.RoleManager})
+	if _, err := sqlstore.NewPrivacyService(e.db, sqlstore.PrivacyConfig{}).EraseMember(ctx, e.amy); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client("en")
+	c.login("agent")
+	_, page := c.do("GET", "/members/"+itoa(e.amy), nil)
+	for _, want := range []string{"Her personal information was erased", "erasure of her personal information"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "8613900001111") {
+		t.Error("the page shows her phone")
+	}
+}
