@@ -57,10 +57,13 @@ var CommandNamespaces = []string{
 	"offer.",
 	"order.",
 	"plan.",
+	"privacy_request.",
 	"product.",
 	"staff.",
+	"source.",
 	"store.",
 	"task.",
+	"tracking_plan.",
 	"webhook.",
 	"workorder.",
 }

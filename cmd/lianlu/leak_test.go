@@ -66,6 +66,15 @@ func TestLeak_DemoWalk(t *testing.T) {
 		api  *walker
 		web  *walker
 	}
+	// A personal-information request, so that privacy-requests/{id} has
+	// an id: the demo's history has none.
+	var preq struct {
+		ID int64 `json:"id"`
+	}
+	admin.must("POST", "/api/v1/members/"+fill.path["members/{id}"][0]+"/privacy-requests", map[string]any{"kind": "access", "channel": "phone"},
+		http.StatusCreated, &preq)
+	fill.path["privacy-requests/{id}"] = []string{strconv.FormatInt(preq.ID, 10)}
+
 	var walkers []walkerOf
 	for _, dept := range []string{lianlu.DeptMarketing, lianlu.DeptProduct, lianlu.DeptSales} {
 		var tok struct {

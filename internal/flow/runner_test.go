@@ -412,11 +412,15 @@ func TestRunner_IgnoresForgedEvents(t *testing.T) {
 			// An outside fact that completes a handoff, from a department
 			// that is not the handoff's receiver.
 			{ID: "f-7", Source: "crm", Type: "customer.contacted", Subject: bSubject, Department: lianlu.DeptMarketing},
-			// Lianlu's source with a type it never writes.
-			{ID: "f-8", Source: lianlu.CommandSource, Type: "customer.contacted", Subject: bSubject, Department: lianlu.DeptSales},
 		}
 		if _, err := sqlstore.NewEventService(e.db).AppendEvents(ctx, forged); err != nil {
 			t.Fatal(err)
+		}
+		// Lianlu's source with a type no command writes cannot reach the
+		// log at all.
+		if _, err := sqlstore.NewEventService(e.db).AppendEvents(ctx, []lianlu.Event{{ID: "f-8", Source: lianlu.CommandSource, Type: "customer.contacted",
+			Subject: bSubject, Department: lianlu.DeptSales}}); lianlu.ErrorCode(err) != lianlu.EINVALID {
+			t.Fatalf("a command-source event outside the command namespaces: %v", err)
 		}
 		e.drain(t)
 

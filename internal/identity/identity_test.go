@@ -244,7 +244,7 @@ func TestResolver_IgnoresForgedSignals(t *testing.T) {
 		}
 		if _, err := sqlstore.NewEventService(db).AppendEvents(ctx, []lianlu.Event{
 			{ID: "f-1", Source: "crm", Type: "segment.identify", Subject: "user/u-forged", Department: lianlu.DeptMarketing, Data: msg("u-forged", "13800138000")},
-			{ID: "f-2", Source: lianlu.CommandSource, Type: "segment.alias", Subject: "user/u-forged", Department: lianlu.DeptMarketing,
+			{ID: "f-2", Source: "crm", Type: "segment.alias", Subject: "user/u-forged", Department: lianlu.DeptMarketing,
 				Data: []byte(`{"type":"alias","userId":"u-forged","previousId":"a-1"}`)},
 		}); err != nil {
 			t.Fatal(err)

@@ -64,6 +64,12 @@ func ValidateEvent(e *lianlu.Event, prefix string) []lianlu.FieldError {
 			bad(field, "contains a NUL character")
 		}
 	}
+	if e.Source == lianlu.CommandSource && !lianlu.IsCommandOwnedType(e.Type) {
+		// A command that writes a type outside the command namespaces
+		// would let outside callers forge it: a programming error, caught
+		// by every test that runs the command.
+		bad("type", e.Type+" is written by a command but lies in no command namespace (lianlu.CommandNamespaces)")
+	}
 	text("id", e.ID, true, lianlu.MaxEventIDLen)
 	text("source", e.Source, true, lianlu.MaxEventSourceLen)
 	text("type", e.Type, true, lianlu.MaxEventTypeLen)

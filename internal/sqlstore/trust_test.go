@@ -75,7 +75,7 @@ func TestTrust_SquattedOrderEvent(t *testing.T) {
 		if _, _, err := sqlstore.NewCatalogService(db).UpsertProduct(ctx, lianlu.Product{SKU: "A", Name: "A", Category: "c", Price: 1000, Active: true}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sqlstore.NewEventService(db).AppendEvents(ctx, []lianlu.Event{{ID: "order/1/placed", Source: lianlu.CommandSource, Type: "crm.note", Department: lianlu.DeptMarketing}}); err != nil {
+		if _, err := sqlstore.NewEventService(db).AppendEvents(ctx, []lianlu.Event{{ID: "order/1/placed", Source: lianlu.CommandSource, Type: "member.updated", Department: lianlu.DeptMarketing}}); err != nil {
 			t.Fatal(err)
 		}
 		orders := sqlstore.NewOrderService(db)
